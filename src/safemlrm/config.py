@@ -1,0 +1,219 @@
+"""Run configuration: one YAML file per run, validated by pydantic.
+
+Errors name the offending field and the line in the YAML file. ``--set a.b.0.c=value`` overrides any
+field (list items can also be addressed by their ``name``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from safemlrm.types import Part
+
+
+class ConfigError(ValueError):
+    """A config problem, with the file, the field and (when known) the line."""
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginSpec(Spec):
+    kind: str
+    name: str | None = None  # a label; defaults to the kind
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+class DatasetSpec(PluginSpec):
+    limit: int | None = Field(default=None, ge=1, description="load at most this many samples")
+
+
+class AttackSpec(PluginSpec):
+    pass
+
+
+class JudgeSpec(PluginSpec):
+    pass
+
+
+class TargetSpec(Spec):
+    """A model under test. `profile` supplies defaults for everything else."""
+
+    name: str
+    kind: str | None = None
+    profile: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    parser: str | None = None
+    parser_params: dict[str, Any] = Field(default_factory=dict)
+    base: str | None = Field(default=None, description="label of this model's base model in the run")
+    reasoning: bool | None = None
+
+    @model_validator(mode="after")
+    def _kind_or_profile(self) -> TargetSpec:
+        if self.kind is None and self.profile is None:
+            raise ValueError("a target needs a `kind` or a `profile`")
+        return self
+
+
+class RunConfig(Spec):
+    name: str = "run"
+    description: str = ""
+    seed: int = 0
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    attacks: list[AttackSpec] = Field(default_factory=lambda: [AttackSpec(kind="vanilla")])
+    targets: list[TargetSpec] = Field(min_length=1)
+    judges: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec(kind="keyword")])
+    parts: list[Part] = Field(default_factory=lambda: [Part.REASONING, Part.ANSWER, Part.WHOLE])
+    asr_threshold: float = Field(default=4.0, ge=0, le=5)
+    concurrency: int = Field(default=64, ge=1, description="probes in flight at once")
+    judge_cache: str | None = Field(
+        default="default",
+        description="shared judgement cache file; 'default' = $SAFEMLRM_CACHE_DIR or ~/.cache/safemlrm; null = off",
+    )
+    html_report: bool = True
+    profiles_dir: str | None = Field(default=None, description="folder of user model profiles (YAML)")
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, targets: list[TargetSpec]) -> list[TargetSpec]:
+        names = [t.name for t in targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"target names must be unique; repeated: {', '.join(dupes)}")
+        for t in targets:
+            if t.base is not None and t.base not in names:
+                raise ValueError(f"target {t.name!r}: base {t.base!r} is not a target of this run")
+        return targets
+
+    @field_validator("judges")
+    @classmethod
+    def _unique_judges(cls, judges: list[JudgeSpec]) -> list[JudgeSpec]:
+        labels = [j.label for j in judges]
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        if dupes:
+            raise ValueError(f"judge labels must be unique (set `name`); repeated: {', '.join(dupes)}")
+        return judges
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    node = root
+    best = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    found = v
+                    break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+        if node is None:
+            break
+        best = node
+    return best
+
+
+def format_validation_error(exc: ValidationError, source: str, root: yaml.Node | None) -> str:
+    lines = [f"{source}: invalid configuration:"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        node = _node_for(root, loc)
+        line = f" (line {node.start_mark.line + 1})" if node is not None else ""
+        lines.append(f"  - {where}{line}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. targets.0.params.base_url=http://...")
+    key, _, raw = text.partition("=")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return [p for p in key.strip().split(".") if p], value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set `path` in nested dicts/lists; list items can be named by index or by their `name`."""
+    if not path:
+        raise ConfigError("--set needs a key")
+    node: Any = data
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            index = _list_index(node, key, where)
+            if last:
+                node[index] = value
+                return
+            node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+                return
+            if not isinstance(node.get(key), (dict, list)):
+                node[key] = {}
+            node = node[key]
+        else:
+            raise ConfigError(f"--set {'.'.join(path)}: {where} is not a mapping or list")
+
+
+def _list_index(items: list[Any], key: str, where: str) -> int:
+    if key.lstrip("-").isdigit():
+        index = int(key)
+        if -len(items) <= index < len(items):
+            return index % len(items)
+        raise ConfigError(f"--set: {where}: index out of range (list has {len(items)} items)")
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and (item.get("name") == key or item.get("kind") == key):
+            return index
+    raise ConfigError(f"--set: {where}: no list item named {key!r}")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a YAML run config. Raises ConfigError with file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    return parse_config(text, source=str(path), overrides=overrides)
+
+
+def parse_config(text: str, *, source: str = "<config>", overrides: list[str] | None = None) -> RunConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: malformed YAML{where}: {problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping at the top level, got {type(data).__name__}")
+    for item in overrides or []:
+        key, value = parse_override(item)
+        apply_override(data, key, value)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source, root)) from exc

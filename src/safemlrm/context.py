@@ -1,0 +1,84 @@
+"""What a plugin may use from the run it is part of.
+
+Plugins get a `PluginContext` at construction. It gives them the run's asset folder (for
+content-addressed images), the seed, their own label, and a way to build other plugins (a judge or a
+query-rewriting attack that calls a configured target).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from safemlrm.hashing import content_hash
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from safemlrm.protocols import Target
+    from safemlrm.types import ImageRef
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    label: str = ""
+    run_dir: Path | None = None
+    seed: int = 0
+    base_dir: Path = field(default_factory=Path.cwd)  # relative paths in configs resolve against it
+    target_specs: dict[str, Any] = field(default_factory=dict)  # label -> TargetSpec of the run
+
+    def with_label(self, label: str) -> PluginContext:
+        return dataclasses.replace(self, label=label)
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate)
+
+    @property
+    def assets_dir(self) -> Path:
+        root = self.run_dir if self.run_dir is not None else Path.cwd() / ".safemlrm-assets"
+        path = root / "assets"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_image(self, image: Image, *, stem: str = "img") -> ImageRef:
+        """Write a rendered image once, content-addressed, and return its reference.
+
+        Re-rendering the same image on resume finds the file already there and writes nothing.
+        """
+        import io
+
+        from safemlrm.types import ImageRef
+
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.assets_dir / f"{stem}-{digest[:16]}.png"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        return ImageRef(path=str(path), sha256=digest)
+
+    def make_target(self, spec: Any) -> Target:
+        """Build a target from a TargetSpec (or the label of one of the run's targets)."""
+        from safemlrm.config import TargetSpec
+        from safemlrm.targets._build import build_target
+
+        if isinstance(spec, str):
+            if spec not in self.target_specs:
+                raise KeyError(f"no target labelled {spec!r} in this run; known: {sorted(self.target_specs)}")
+            spec = self.target_specs[spec]
+        if not isinstance(spec, TargetSpec):
+            spec = TargetSpec.model_validate(spec)
+        return build_target(spec, self)
+
+
+def cache_key(*parts: Any) -> str:
+    return content_hash(list(parts))
