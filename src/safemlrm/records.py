@@ -1,0 +1,71 @@
+"""What a finished (or partial) run looks like to analyses and reports: read from the store alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample, ScoreRow
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    label: str
+    kind: str
+    model: str
+    reasoning: bool
+    base: str | None  # label of the base-model target it is paired with
+    profile: str | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JudgeInfo:
+    label: str
+    kind: str
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One (probe, target) with everything known about it."""
+
+    sample: Sample
+    probe: Probe
+    generation: Generation
+    parsed: ParsedOutput
+    judgements: dict[tuple[Part, str], Judgement]  # (part, judge label) -> judgement
+
+
+@dataclass
+class RunData:
+    run_dir: str
+    config: dict[str, Any]
+    meta: dict[str, Any]  # versions, seeds, timestamps, invocations
+    targets: list[TargetInfo]
+    judges: list[JudgeInfo]
+    parts: list[Part]
+    asr_threshold: float
+    records: list[Record]
+
+    def score_rows(self) -> list[ScoreRow]:
+        rows = []
+        for rec in self.records:
+            for (part, judge), j in rec.judgements.items():
+                rows.append(
+                    ScoreRow(
+                        target=rec.generation.target,
+                        attack=rec.probe.attack,
+                        dataset=rec.sample.dataset,
+                        category=rec.sample.category,
+                        sample_id=rec.sample.id,
+                        probe_key=rec.probe.key,
+                        benign=rec.sample.benign,
+                        part=part,
+                        judge=judge,
+                        score=j.score,
+                        label=j.label,
+                        parse_status=rec.parsed.status,
+                    )
+                )
+        return rows
