@@ -1,3 +1,22 @@
-"""safemlrm: measure how safe multimodal reasoning models are."""
+"""safemlrm: measure how safe multimodal reasoning models are, and how much safety they lost.
+
+The public API mirrors the CLI: ``run``, ``plan``, ``demo``, ``report``, ``load``, ``to_dataframe``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = ("run", "plan", "demo", "demo_config", "report", "load", "to_dataframe")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import safemlrm` stays cheap and plugin modules can import the package freely.
+    if name in _API:
+        from safemlrm import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'safemlrm' has no attribute {name!r}")

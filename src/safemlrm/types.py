@@ -7,6 +7,7 @@ creation. Scores use NaN (never 0) for a judge that failed.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,17 @@ from safemlrm.hashing import content_hash
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+
+def _without_image_paths(value: Any) -> Any:
+    """Keys hash image bytes, not where the image sits: moving a dataset keeps its keys."""
+    if isinstance(value, dict):
+        if "sha256" in value and "path" in value:
+            return {"sha256": value["sha256"]}
+        return {k: _without_image_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_image_paths(v) for v in value]
+    return value
 
 
 class Part(StrEnum):
@@ -78,9 +90,9 @@ class Sample(Frozen):
     benign: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @property
+    @cached_property
     def key(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        return content_hash(_without_image_paths(self.model_dump(mode="json")))
 
 
 class Probe(Frozen):
@@ -92,9 +104,9 @@ class Probe(Frozen):
     attack_params: dict[str, Any] = Field(default_factory=dict)
     messages: tuple[Message, ...]
 
-    @property
+    @cached_property
     def key(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        return content_hash(_without_image_paths(self.model_dump(mode="json")))
 
     @property
     def user_text(self) -> str:

@@ -1,0 +1,3 @@
+from safemlrm.cli import main
+
+raise SystemExit(main())

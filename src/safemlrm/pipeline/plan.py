@@ -1,0 +1,98 @@
+"""`--dry-run`: what a run would do, after what the store already holds, without calling anything."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safemlrm.config import RunConfig
+from safemlrm.judge_cache import JudgementCache
+from safemlrm.pipeline.build import build_run
+from safemlrm.pipeline.runner import _parse, generation_key, judgement_key
+from safemlrm.store import STORE_FILE, RunStore
+
+
+@dataclass
+class TargetPlan:
+    label: str
+    probes: int = 0
+    calls: int = 0  # generations still missing (or failed before)
+    cached: int = 0
+
+
+@dataclass
+class Plan:
+    samples: int = 0
+    probes: int = 0
+    targets: dict[str, TargetPlan] = field(default_factory=dict)
+    judge_calls: int = 0  # judge calls certainly needed for generations already in the store
+    judge_calls_upper: int = 0  # plus those for generations not made yet (at most; identical texts share)
+    judge_cached: int = 0
+
+    def render(self) -> str:
+        lines = [f"plan: {self.samples} samples -> {self.probes} probes"]
+        for t in self.targets.values():
+            lines.append(f"  target {t.label}: {t.calls} calls to make, {t.cached} from the store")
+        total = sum(t.calls for t in self.targets.values())
+        lines.append(f"  target calls: {total}")
+        lines.append(
+            f"  judge calls: {self.judge_calls} for stored generations, up to {self.judge_calls_upper} in all "
+            f"({self.judge_cached} from the store or cache)"
+        )
+        return "\n".join(lines)
+
+
+async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
+    plan = Plan()
+    store = RunStore(run_dir, create=False) if (run_dir / STORE_FILE).exists() else None
+    cache = JudgementCache(config.judge_cache) if config.judge_cache else None
+    with tempfile.TemporaryDirectory(prefix="safemlrm-plan-") as scratch:
+        # Rendered images go to a scratch folder; keys hash image bytes, so they match the real run.
+        built = build_run(config, Path(scratch), base_dir)
+        try:
+            for t in built.targets:
+                plan.targets[t.label] = TargetPlan(t.label)
+            for spec, dataset in built.datasets:
+                for n, sample in enumerate(dataset.load()):
+                    if spec.limit is not None and n >= spec.limit:
+                        break
+                    plan.samples += 1
+                    for _label, attack in built.attacks:
+                        for probe in await attack.apply(sample):
+                            plan.probes += 1
+                            for target in built.targets:
+                                tp = plan.targets[target.label]
+                                tp.probes += 1
+                                key = generation_key(probe, target)
+                                generation = store.get_generation(key) if store else None
+                                if generation is None or not generation.ok:
+                                    tp.calls += 1
+                                    plan.judge_calls_upper += len(config.parts) * len(built.judges)
+                                    continue
+                                tp.cached += 1
+                                parsed = _parse(target, generation)
+                                for part in config.parts:
+                                    text = parsed.text(part)
+                                    if not text.strip():
+                                        continue
+                                    for judge in built.judges:
+                                        jkey = judgement_key(judge, sample.instruction, text)
+                                        hit = (store and store.get_judgement(jkey)) or (cache and cache.get(jkey))
+                                        if hit:
+                                            plan.judge_cached += 1
+                                        else:
+                                            plan.judge_calls += 1
+                                            plan.judge_calls_upper += 1
+        finally:
+            await built.aclose()
+            if store:
+                store.close()
+            if cache:
+                cache.close()
+    return plan
+
+
+def dry_run(config: RunConfig, run_dir: Path, *, base_dir: Path) -> Plan:
+    return asyncio.run(_plan(config, run_dir, base_dir))

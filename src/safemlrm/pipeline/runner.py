@@ -1,0 +1,318 @@
+"""The run pipeline: load -> attack -> generate -> parse -> judge -> analyse -> report.
+
+Stages stream: samples are loaded lazily, and each (probe, target) unit flows through generation,
+parsing and judging on its own, with a bounded number of units in flight, so memory stays flat and
+servers stay busy. Every stage reads what is already in the run store before doing any work, and
+writes its rows as soon as they exist, so a stopped or killed run resumes where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safemlrm.config import RunConfig
+from safemlrm.hashing import content_hash
+from safemlrm.judge_cache import JudgementCache
+from safemlrm.pipeline.batching import TargetDispatcher
+from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
+from safemlrm.pipeline.progress import StageProgress
+from safemlrm.secrets import redact
+from safemlrm.store import RunStore
+from safemlrm.types import NAN, Generation, Judgement, ParsedOutput, ParseStatus, Part, Probe, Sample
+
+log = logging.getLogger(__name__)
+
+
+class RunInterrupted(Exception):
+    """The run was stopped (Ctrl-C / SIGTERM); everything computed so far is in the store."""
+
+    def __init__(self, run_dir: Path, counters: Counters) -> None:
+        super().__init__(f"run stopped; results so far are kept in {run_dir}; run the same command to resume")
+        self.run_dir = run_dir
+        self.counters = counters
+
+
+@dataclass
+class Counters:
+    samples: int = 0
+    probes: int = 0
+    units: int = 0
+    target_calls: int = 0
+    target_cached: int = 0
+    target_errors: int = 0
+    judge_calls: int = 0
+    judge_cached: int = 0
+    judge_failed: int = 0
+    parts_skipped_empty: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    counters: Counters
+    reports: dict[str, Path] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    seq: int
+    sample: Sample
+    probe: Probe
+    target: BuiltTarget
+
+
+def generation_key(probe: Probe, target: BuiltTarget) -> str:
+    return content_hash(["generation", probe.key, target.label, target.identity_key])
+
+
+def judgement_key(judge: BuiltJudge, instruction: str, text: str) -> str:
+    return content_hash(["judgement", judge.identity_key, instruction, text])
+
+
+def _parse(target: BuiltTarget, generation: Generation) -> ParsedOutput:
+    if not generation.ok:
+        return ParsedOutput(raw="", reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
+    return target.parser.parse(generation)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path,
+        *,
+        base_dir: Path,
+        progress: bool = True,
+        command: str = "run",
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.base_dir = base_dir
+        self.show_progress = progress
+        self.command = command
+        self.counters = Counters()
+        self._inflight_judgements: dict[str, asyncio.Future[Judgement]] = {}
+
+    # ------------------------------------------------------------------ stages
+    async def _units(self, built: BuiltRun, store: RunStore, progress: StageProgress) -> AsyncIterator[Unit]:
+        """Stages load and attack: samples stream in, each becomes probes for every target."""
+        seq = 0
+        for spec, dataset in built.datasets:
+            for n, sample in enumerate(dataset.load()):
+                if spec.limit is not None and n >= spec.limit:
+                    break
+                store.put_sample(sample)
+                self.counters.samples += 1
+                progress.advance("load")
+                for _attack_label, attack in built.attacks:
+                    for probe in await attack.apply(sample):
+                        store.put_probe(probe)
+                        self.counters.probes += 1
+                        progress.advance("attack")
+                        for target in built.targets:
+                            seq += 1
+                            yield Unit(seq, sample, probe, target)
+                store.maybe_commit()
+
+    async def _generate(self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore,
+                        invocation: int, progress: StageProgress) -> tuple[str, Generation, ParsedOutput]:
+        """Stages generate and parse for one unit."""
+        key = generation_key(unit.probe, unit.target)
+        store.put_item(unit.probe.key, unit.target.label, key, invocation, unit.seq)
+        generation = store.get_generation(key)
+        if generation is not None and generation.ok:
+            self.counters.target_cached += 1
+            parsed = _parse(unit.target, generation)
+            if store.get_parsed(key) != parsed:  # the parser changed since: parsing is pure, redo it
+                store.put_parsed(key, parsed)
+        else:
+            generation = await dispatcher.submit(unit.probe)
+            self.counters.target_calls += 1
+            if not generation.ok:
+                self.counters.target_errors += 1
+            parsed = _parse(unit.target, generation)
+            store.put_generation(key, generation, parsed)
+        progress.advance("generate")
+        progress.advance("parse")
+        return key, generation, parsed
+
+    async def _judge_one(self, judge: BuiltJudge, sample: Sample, text: str, part: Part,
+                         semaphore: asyncio.Semaphore) -> Judgement:
+        async with semaphore:
+            try:
+                return await judge.judge.judge(sample, text, part)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # judges return failures as values; be safe if one raises
+                return Judgement(judge=judge.label, score=NAN, error=f"{type(exc).__name__}: {exc}")
+
+    async def _judge(self, unit: Unit, gen_key: str, parsed: ParsedOutput, store: RunStore,
+                     cache: JudgementCache | None, semaphores: dict[str, asyncio.Semaphore],
+                     progress: StageProgress) -> None:
+        """Stage judge: each part of one generation, by each judge; cached by (judge, instruction, text)."""
+        jobs = []
+        for part in self.config.parts:
+            text = parsed.text(part)
+            if not text.strip():
+                self.counters.parts_skipped_empty += 1
+                continue
+            for judge in self._judges:
+                jobs.append(self._judge_part(unit, gen_key, part, text, judge, store, cache, semaphores, progress))
+        if jobs:
+            await asyncio.gather(*jobs)
+
+    async def _judge_part(self, unit: Unit, gen_key: str, part: Part, text: str, judge: BuiltJudge,
+                          store: RunStore, cache: JudgementCache | None,
+                          semaphores: dict[str, asyncio.Semaphore], progress: StageProgress) -> None:
+        jkey = judgement_key(judge, unit.sample.instruction, text)
+        if store.has_score(gen_key, part, judge.label) == jkey:
+            self.counters.judge_cached += 1
+            progress.advance("judge")
+            return
+        existing = store.get_judgement(jkey)
+        if existing is None and cache is not None:
+            existing = cache.get(jkey)
+            if existing is not None:
+                store.copy_judgement(jkey, existing)
+        if existing is None and jkey in self._inflight_judgements:  # same text judged by a sibling unit
+            existing = await asyncio.shield(self._inflight_judgements[jkey])
+            self.counters.judge_cached += 1
+            if existing.error is None:
+                store.link_score(gen_key, part, judge.label, jkey)
+            else:
+                store.put_judgement(jkey, existing, gen_key, part, judge.label)
+            progress.advance("judge")
+            return
+        if existing is not None:
+            self.counters.judge_cached += 1
+            store.link_score(gen_key, part, judge.label, jkey)
+            progress.advance("judge")
+            return
+        future: asyncio.Future[Judgement] = asyncio.get_running_loop().create_future()
+        self._inflight_judgements[jkey] = future
+        try:
+            judgement = await self._judge_one(judge, unit.sample, text, part, semaphores[judge.label])
+            future.set_result(judgement)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._inflight_judgements.pop(jkey, None)
+        self.counters.judge_calls += 1
+        if judgement.error is not None or math.isnan(judgement.score):
+            self.counters.judge_failed += 1
+        store.put_judgement(jkey, judgement, gen_key, part, judge.label)
+        if cache is not None:
+            cache.put(jkey, judgement)
+        progress.advance("judge")
+
+    # ------------------------------------------------------------------ orchestration
+    async def run(self) -> RunResult:
+        started = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        store = RunStore(self.run_dir)
+        cache = JudgementCache(self.config.judge_cache) if self.config.judge_cache else None
+        built = build_run(self.config, self.run_dir, self.base_dir)
+        self._judges = built.judges
+        for t in built.targets:
+            store.put_target(t.info)
+        for j in built.judges:
+            store.put_judge(j.info)
+        invocation = store.start_invocation(
+            self.command, redact(self.config.model_dump(mode="json")), environment()
+        )
+        store.commit()
+        status = "interrupted"
+        progress = StageProgress(enabled=self.show_progress)
+        dispatchers = {t.label: TargetDispatcher(t.target, t.label) for t in built.targets}
+        semaphores = {j.label: asyncio.Semaphore(max(1, int(j.judge.max_concurrency))) for j in built.judges}
+        inflight = asyncio.Semaphore(self.config.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+
+        async def process(unit: Unit) -> None:
+            try:
+                gen_key, generation, parsed = await self._generate(
+                    unit, dispatchers[unit.target.label], store, invocation, progress
+                )
+                if generation.ok:
+                    await self._judge(unit, gen_key, parsed, store, cache, semaphores, progress)
+                store.maybe_commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug, not a model failure: stop the run, keep what exists
+                failures.append(exc)
+            finally:
+                inflight.release()
+
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, lambda: main_task.cancel() if main_task else None)
+        except (NotImplementedError, RuntimeError):
+            pass
+        try:
+            with progress:
+                async for unit in self._units(built, store, progress):
+                    await inflight.acquire()
+                    if failures:
+                        inflight.release()
+                        break
+                    self.counters.units += 1
+                    task = asyncio.create_task(process(unit))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                progress.loading_done(self.counters.units)
+                if tasks:
+                    await asyncio.gather(*tasks)
+            if failures:
+                raise failures[0]
+            status = "finished"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise RunInterrupted(self.run_dir, self.counters) from None
+        finally:
+            try:
+                loop.remove_signal_handler(signal.SIGTERM)
+            except (NotImplementedError, RuntimeError):
+                pass
+            for d in dispatchers.values():
+                await d.aclose()
+            store.finish_invocation(invocation, status if not failures else "failed", self.counters.as_dict())
+            store.close()
+            if cache is not None:
+                cache.close()
+            await built.aclose()
+        reports = self.write_reports()
+        return RunResult(self.run_dir, self.counters, reports, time.monotonic() - started)
+
+    def write_reports(self) -> dict[str, Path]:
+        """Stages analyse and report, from the store alone."""
+        from safemlrm.report import write_reports
+        from safemlrm.store import load_run
+
+        data = load_run(self.run_dir)
+        calls: dict[str, Any] = {
+            "this_invocation": self.counters.as_dict(),
+        }
+        return write_reports(data, self.run_dir, calls, html=self.config.html_report)
+
+
+def run_config(config: RunConfig, run_dir: Path, *, base_dir: Path, progress: bool = True) -> RunResult:
+    """Run (or resume) a config synchronously; the Python API behind `safemlrm run`."""
+    return asyncio.run(Pipeline(config, run_dir, base_dir=base_dir, progress=progress).run())

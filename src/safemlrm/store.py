@@ -1,0 +1,362 @@
+"""The run store: one SQLite file per run directory holding every stage's rows under content keys.
+
+Guarantees (tested): a finished run run again makes no target or judge call; a run killed at any
+point (also ``kill -9``) resumes doing only the missing work, with no duplicate rows; a finished run
+can be re-judged without generating again. Rows are written in small transactions: a unit of work
+(a generation with its parse, a judgement with its score link) is never half-written.
+
+WAL mode with ``synchronous=NORMAL``: a committed transaction survives the process being killed
+(it is in the OS page cache); only a power cut can lose the last few, which a resume redoes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from safemlrm.records import JudgeInfo, Record, RunData, TargetInfo
+from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample
+
+STORE_FILE = "run.sqlite"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    command TEXT NOT NULL,
+    config TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    counters TEXT
+);
+CREATE TABLE IF NOT EXISTS targets (label TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS judges (label TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS probes (key TEXT PRIMARY KEY, sample_key TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY, probe_key TEXT NOT NULL, target TEXT NOT NULL, ok INTEGER NOT NULL,
+    data TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parsed (generation_key TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS judgements (
+    key TEXT PRIMARY KEY, judge TEXT NOT NULL, ok INTEGER NOT NULL, data TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    generation_key TEXT NOT NULL, part TEXT NOT NULL, judge TEXT NOT NULL, judgement_key TEXT NOT NULL,
+    PRIMARY KEY (generation_key, part, judge)
+);
+CREATE TABLE IF NOT EXISTS items (
+    probe_key TEXT NOT NULL, target TEXT NOT NULL, generation_key TEXT NOT NULL,
+    invocation INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (probe_key, target)
+);
+CREATE INDEX IF NOT EXISTS items_by_invocation ON items (invocation, seq);
+"""
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _model_json(model: Any) -> str:
+    # NaN scores must survive: pydantic writes them as the JSON constant NaN (ser_json_inf_nan).
+    text: str = model.model_dump_json()
+    return text
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class RunStore:
+    """All reads and writes of one run directory's SQLite file."""
+
+    def __init__(self, run_dir: str | Path, *, create: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_FILE
+        if not self.path.exists() and not create:
+            raise StoreError(f"{self.run_dir} is not a safemlrm run directory (no {STORE_FILE})")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(self.path)
+        self.conn.executescript(SCHEMA)
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema {row[0]} is not supported (expected {SCHEMA_VERSION})")
+        self._in_tx = False
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    # ------------------------------------------------------------ transactions
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self.conn.execute("BEGIN")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self.conn.execute("COMMIT")
+            self._in_tx = False
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    def maybe_commit(self, max_rows: int = 256, max_age_s: float = 0.2) -> None:
+        """Group small units into one transaction; each unit is written whole before this is called."""
+        if self._pending >= max_rows or time.monotonic() - self._last_commit >= max_age_s:
+            self.commit()
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.conn.close()
+
+    # ------------------------------------------------------------ invocations and identity
+    def start_invocation(self, command: str, config: dict[str, Any], environment: dict[str, Any]) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO invocations (started, status, command, config, environment) VALUES (?, 'running', ?, ?, ?)",
+            (time.time(), command, _dumps(config), _dumps(environment)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish_invocation(self, invocation: int, status: str, counters: dict[str, Any]) -> None:
+        self.commit()
+        self.conn.execute(
+            "UPDATE invocations SET finished=?, status=?, counters=? WHERE id=?",
+            (time.time(), status, _dumps(counters), invocation),
+        )
+
+    def invocations(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, started, finished, status, command, config, environment, counters FROM invocations ORDER BY id"
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "started": r[1],
+                "finished": r[2],
+                "status": r[3],
+                "command": r[4],
+                "config": orjson.loads(r[5]),
+                "environment": orjson.loads(r[6]),
+                "counters": orjson.loads(r[7]) if r[7] else None,
+            }
+            for r in rows
+        ]
+
+    def latest_invocation(self) -> dict[str, Any] | None:
+        """The newest invocation that planned work (a dry run plans nothing)."""
+        rows = [inv for inv in self.invocations() if inv["command"] != "dry-run"]
+        return rows[-1] if rows else None
+
+    def put_target(self, info: TargetInfo) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO targets VALUES (?, ?)", (info.label, _dumps(asdict(info))))
+
+    def put_judge(self, info: JudgeInfo) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO judges VALUES (?, ?)", (info.label, _dumps(asdict(info))))
+
+    def target_infos(self) -> dict[str, TargetInfo]:
+        return {
+            label: TargetInfo(**orjson.loads(data))
+            for label, data in self.conn.execute("SELECT label, info FROM targets")
+        }
+
+    def judge_infos(self) -> dict[str, JudgeInfo]:
+        return {
+            label: JudgeInfo(**orjson.loads(data)) for label, data in self.conn.execute("SELECT label, info FROM judges")
+        }
+
+    # ------------------------------------------------------------ samples and probes
+    def put_sample(self, sample: Sample) -> str:
+        key = sample.key
+        self._begin()
+        self.conn.execute("INSERT OR IGNORE INTO samples VALUES (?, ?)", (key, _model_json(sample)))
+        self._pending += 1
+        return key
+
+    def put_probe(self, probe: Probe) -> str:
+        key = probe.key
+        self._begin()
+        self.conn.execute(
+            "INSERT OR IGNORE INTO probes VALUES (?, ?, ?)", (key, probe.sample_key, _model_json(probe))
+        )
+        self._pending += 1
+        return key
+
+    def put_item(self, probe_key: str, target: str, generation_key: str, invocation: int, seq: int) -> None:
+        self._begin()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)", (probe_key, target, generation_key, invocation, seq)
+        )
+        self._pending += 1
+
+    # ------------------------------------------------------------ generations
+    def get_generation(self, key: str) -> Generation | None:
+        row = self.conn.execute("SELECT data FROM generations WHERE key=?", (key,)).fetchone()
+        return Generation.model_validate_json(row[0]) if row else None
+
+    def put_generation(self, key: str, generation: Generation, parsed: ParsedOutput | None) -> None:
+        """A generation and its parse, in the same transaction. A retried error replaces the old row."""
+        self._begin()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
+            (key, generation.probe_key, generation.target, int(generation.ok), _model_json(generation), time.time()),
+        )
+        if parsed is not None:
+            self.conn.execute("INSERT OR REPLACE INTO parsed VALUES (?, ?)", (key, _model_json(parsed)))
+        self._pending += 1
+
+    def get_parsed(self, generation_key: str) -> ParsedOutput | None:
+        row = self.conn.execute("SELECT data FROM parsed WHERE generation_key=?", (generation_key,)).fetchone()
+        return ParsedOutput.model_validate_json(row[0]) if row else None
+
+    def put_parsed(self, generation_key: str, parsed: ParsedOutput) -> None:
+        self._begin()
+        self.conn.execute("INSERT OR REPLACE INTO parsed VALUES (?, ?)", (generation_key, _model_json(parsed)))
+        self._pending += 1
+
+    # ------------------------------------------------------------ judgements
+    def get_judgement(self, key: str) -> Judgement | None:
+        row = self.conn.execute("SELECT data FROM judgements WHERE key=? AND ok=1", (key,)).fetchone()
+        return Judgement.model_validate_json(row[0]) if row else None
+
+    def has_score(self, generation_key: str, part: Part, judge: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT s.judgement_key FROM scores s JOIN judgements j ON j.key = s.judgement_key "
+            "WHERE s.generation_key=? AND s.part=? AND s.judge=? AND j.ok=1",
+            (generation_key, part.value, judge),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def put_judgement(self, key: str, judgement: Judgement, generation_key: str, part: Part, judge: str) -> None:
+        """A judgement and the link from (generation, part, judge) to it, in one transaction.
+
+        A judgement with ``error`` set (a transport failure) is kept but marked not ok, so a resume
+        tries it again; a NaN from an unparsable reply without ``error`` is a final answer.
+        """
+        self._begin()
+        ok = int(judgement.error is None)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?)",
+            (key, judge, ok, _model_json(judgement), time.time()),
+        )
+        self.conn.execute(
+            "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (generation_key, part.value, judge, key)
+        )
+        self._pending += 1
+
+    def link_score(self, generation_key: str, part: Part, judge: str, judgement_key: str) -> None:
+        self._begin()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (generation_key, part.value, judge, judgement_key)
+        )
+        self._pending += 1
+
+    def copy_judgement(self, key: str, judgement: Judgement) -> None:
+        self._begin()
+        self.conn.execute(
+            "INSERT OR IGNORE INTO judgements VALUES (?, ?, 1, ?, ?)",
+            (key, judgement.judge, _model_json(judgement), time.time()),
+        )
+        self._pending += 1
+
+    # ------------------------------------------------------------ reading a run back
+    def counts(self) -> dict[str, int]:
+        tables = ("samples", "probes", "generations", "parsed", "judgements", "scores", "items")
+        return {t: int(self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables}
+
+    def iter_records(self, invocation: int | None = None) -> Iterator[Record]:
+        """Every (probe, target) of the given (default: latest) invocation, in planning order."""
+        if invocation is None:
+            latest = self.latest_invocation()
+            if latest is None:
+                return
+            invocation = int(latest["id"])
+        query = (
+            "SELECT i.generation_key, s.data, p.data, g.data, pa.data FROM items i "
+            "JOIN probes p ON p.key = i.probe_key JOIN samples s ON s.key = p.sample_key "
+            "JOIN generations g ON g.key = i.generation_key LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
+            "WHERE i.invocation = ? ORDER BY i.seq"
+        )
+        score_query = (
+            "SELECT sc.part, sc.judge, j.data FROM scores sc JOIN judgements j ON j.key = sc.judgement_key "
+            "WHERE sc.generation_key = ?"
+        )
+        reader = self.conn.cursor()
+        for gen_key, sample_json, probe_json, gen_json, parsed_json in reader.execute(query, (invocation,)):
+            generation = Generation.model_validate_json(gen_json)
+            parsed = (
+                ParsedOutput.model_validate_json(parsed_json)
+                if parsed_json
+                else ParsedOutput(raw=generation.text, reasoning="", answer="", status="error", parser="none")
+            )
+            judgements = {
+                (Part(part), judge): Judgement.model_validate_json(data)
+                for part, judge, data in self.conn.execute(score_query, (gen_key,))
+            }
+            yield Record(
+                sample=Sample.model_validate_json(sample_json),
+                probe=Probe.model_validate_json(probe_json),
+                generation=generation,
+                parsed=parsed,
+                judgements=judgements,
+            )
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Rebuild everything a report needs from a run directory's store alone."""
+    store = RunStore(run_dir, create=False)
+    try:
+        latest = store.latest_invocation()
+        if latest is None:
+            raise StoreError(f"{run_dir}: the run has not planned any work yet")
+        config = latest["config"]
+        target_infos = store.target_infos()
+        judge_infos = store.judge_infos()
+        targets = [target_infos[t["name"]] for t in config.get("targets", []) if t["name"] in target_infos]
+        judges = [
+            judge_infos[label]
+            for label in (j.get("name") or j["kind"] for j in config.get("judges", []))
+            if label in judge_infos
+        ]
+        return RunData(
+            run_dir=str(run_dir),
+            config=config,
+            meta={
+                "invocations": [
+                    {k: v for k, v in inv.items() if k != "config"} for inv in store.invocations()
+                ],
+                "environment": latest["environment"],
+                "seed": config.get("seed"),
+                "store": store.counts(),
+            },
+            targets=targets,
+            judges=judges,
+            parts=[Part(p) for p in config.get("parts", [])],
+            asr_threshold=float(config.get("asr_threshold", 4.0)),
+            records=list(store.iter_records(int(latest["id"]))),
+        )
+    finally:
+        store.close()
