@@ -1,0 +1,226 @@
+"""Replay outputs a user already has (JSONL, CSV or Parquet), matched by sample id (and attack name).
+
+Evaluating existing generations is a common need: the model ran elsewhere, and only its outputs are
+at hand. The file is read once at construction so a bad file stops the run before any work, with an
+error naming the file and row. A probe with no row gets a Generation with an error, not an exception.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from safemlrm.context import PluginContext
+from safemlrm.hashing import file_sha256
+from safemlrm.plugins import targets
+from safemlrm.types import Generation, Probe
+
+
+class ReplayFileError(ValueError):
+    """A replay file that cannot be used, with the file and row."""
+
+
+class _Replayed(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    text: str
+    reasoning: str | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+
+
+def _detect_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffixes and suffixes[-1] in (".csv", ".tsv"):
+        return "csv"
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        return "parquet"
+    raise ReplayFileError(f"{path}: unknown extension; set `format` to jsonl, csv or parquet")
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open("rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ReplayFileError(f"{path}: line {line_number}: invalid JSON: {exc}") from None
+            if not isinstance(row, dict):
+                raise ReplayFileError(
+                    f"{path}: line {line_number}: expected a JSON object, got {type(row).__name__}"
+                )
+            yield line_number, row
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            if reader.fieldnames is None:
+                return
+            for row in reader:
+                if None in row:  # more cells than header columns
+                    raise ReplayFileError(
+                        f"{path}: line {reader.line_num}: more cells than the "
+                        f"{len(reader.fieldnames)} header columns"
+                    )
+                yield reader.line_num, dict(row)
+    except UnicodeDecodeError as exc:
+        raise ReplayFileError(f"{path}: not UTF-8 text: {exc}") from None
+    except csv.Error as exc:
+        raise ReplayFileError(f"{path}: malformed CSV: {exc}") from None
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError(
+            f"reading {path} needs pyarrow: pip install 'safemlrm[parquet]'"
+        ) from exc
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own error types for corrupt files
+        raise ReplayFileError(f"{path}: not a readable Parquet file: {exc}") from None
+    row_number = 0
+    for batch in table.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            row_number += 1
+            yield row_number, row
+
+
+@targets.register("replay")
+class ReplayTarget:
+    """Outputs a user already has, from a JSONL/CSV/Parquet file, matched by sample id (and attack)."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        path: str = Field(description="file of outputs (relative paths resolve against the config's folder)")
+        format: Literal["auto", "jsonl", "csv", "parquet"] = Field(
+            default="auto", description="file format; auto = from the extension"
+        )
+        model: str = Field(default="replay", description="name of the model that produced the outputs")
+        id_column: str = Field(default="id", description="column holding the sample id")
+        output_column: str = Field(default="output", description="column holding the model's output text")
+        reasoning_column: str | None = Field(
+            default=None, description="column holding a native reasoning field, when the outputs have one"
+        )
+        attack_column: str | None = Field(
+            default=None, description="column of attack names; when set, rows match (sample id, attack)"
+        )
+        error_column: str | None = Field(
+            default=None, description="column holding an error text; non-empty marks a failed generation"
+        )
+        finish_reason_column: str | None = Field(default=None, description="column holding the finish reason")
+
+    def __init__(self, params: Params, ctx: PluginContext) -> None:
+        self.params = params
+        self.label = ctx.label or "replay"
+        self.max_batch_size = 256
+        self.max_concurrency = 1
+        self.path = ctx.resolve(params.path)
+        if not self.path.is_file():
+            raise ReplayFileError(f"{self.path}: replay file not found")
+        self._sha256 = file_sha256(str(self.path))
+        self._outputs = self._load()
+
+    def identity(self) -> dict[str, Any]:
+        # The file's content, not its location, determines the outputs.
+        return {
+            "kind": "replay",
+            "file_sha256": self._sha256,
+            **self.params.model_dump(exclude={"path", "format"}),
+        }
+
+    def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        fmt = self.params.format if self.params.format != "auto" else _detect_format(self.path)
+        if fmt == "jsonl":
+            return _iter_jsonl(self.path)
+        if fmt == "csv":
+            return _iter_csv(self.path)
+        return _iter_parquet(self.path)
+
+    def _cell(self, row: dict[str, Any], column: str, where: str, *, required: bool) -> str | None:
+        if column not in row:
+            if required:
+                raise ReplayFileError(f"{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
+            return None
+        value = row[column]
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ReplayFileError(f"{where}: column {column!r} must be text, got {type(value).__name__}")
+        return str(value)
+
+    def _optional(self, row: dict[str, Any], column: str | None, where: str) -> str | None:
+        """A configured optional column: it must exist when named; None when not configured."""
+        return self._cell(row, column, where, required=True) if column else None
+
+    def _load(self) -> dict[tuple[str, str | None], _Replayed]:
+        p = self.params
+        unit = "row" if (p.format == "parquet" or self.path.suffix.lower() in (".parquet", ".pq")) else "line"
+        outputs: dict[tuple[str, str | None], _Replayed] = {}
+        first_seen: dict[tuple[str, str | None], int] = {}
+        for number, row in self._rows():
+            where = f"{self.path}: {unit} {number}"
+            sample_id = self._cell(row, p.id_column, where, required=True)
+            if sample_id is None or not sample_id.strip():
+                raise ReplayFileError(f"{where}: empty sample id in column {p.id_column!r}")
+            attack = self._optional(row, p.attack_column, where)
+            error = self._optional(row, p.error_column, where)
+            text = self._cell(row, p.output_column, where, required=not error)
+            if text is None and not error:
+                raise ReplayFileError(f"{where}: empty output in column {p.output_column!r}")
+            reasoning = self._optional(row, p.reasoning_column, where)
+            finish = self._optional(row, p.finish_reason_column, where)
+            key = (sample_id, attack)
+            if key in outputs:
+                what = f"sample {sample_id!r}" + (f" with attack {attack!r}" if attack is not None else "")
+                raise ReplayFileError(f"{where}: duplicate {what} (first at {unit} {first_seen[key]})")
+            first_seen[key] = number
+            outputs[key] = _Replayed(
+                text=text or "",
+                reasoning=reasoning or None,
+                error=error or None,
+                finish_reason=finish or None,
+            )
+        if not outputs:
+            raise ReplayFileError(f"{self.path}: no rows")
+        return outputs
+
+    def __len__(self) -> int:
+        return len(self._outputs)
+
+    def _generation(self, probe: Probe) -> Generation:
+        attack = probe.attack if self.params.attack_column else None
+        found = self._outputs.get((probe.sample_id, attack))
+        if found is None:
+            suffix = f" (attack {probe.attack})" if attack is not None else ""
+            return Generation(
+                probe_key=probe.key,
+                target=self.label,
+                error=f"no replayed output for sample {probe.sample_id}{suffix}",
+            )
+        return Generation(
+            probe_key=probe.key,
+            target=self.label,
+            text=found.text,
+            reasoning=found.reasoning,
+            finish_reason=found.finish_reason,
+            error=found.error,
+        )
+
+    async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
+        return [self._generation(p) for p in probes]
+
+    async def aclose(self) -> None:
+        return None
