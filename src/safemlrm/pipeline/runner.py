@@ -96,12 +96,14 @@ class Pipeline:
         base_dir: Path,
         progress: bool = True,
         command: str = "run",
+        reports: bool = True,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
         self.base_dir = base_dir
         self.show_progress = progress
         self.command = command
+        self.reports = reports
         self.counters = Counters()
         self._inflight_judgements: dict[str, asyncio.Future[Judgement]] = {}
 
@@ -298,7 +300,7 @@ class Pipeline:
             if cache is not None:
                 cache.close()
             await built.aclose()
-        reports = self.write_reports()
+        reports = self.write_reports() if self.reports else {}
         return RunResult(self.run_dir, self.counters, reports, time.monotonic() - started)
 
     def write_reports(self) -> dict[str, Path]:
