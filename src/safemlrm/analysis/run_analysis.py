@@ -1,0 +1,202 @@
+"""Every analysis of one run, computed once and shared by summary.json, the tables and the reports."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from safemlrm.analysis.harm import HarmStat, harm_stats
+from safemlrm.analysis.over_refusal import OverRefusal, over_refusal, refusal_judge, tradeoff
+from safemlrm.analysis.reasoning_tax import PairedComparison, reasoning_tax
+from safemlrm.analysis.self_correction import SelfCorrection, self_correction
+from safemlrm.analysis.stats import DEFAULT_RESAMPLES
+from safemlrm.records import RunData
+from safemlrm.types import ScoreRow
+
+HEADLINE_PART = "whole"  # the part every target has: all the text a model shows the user
+
+
+@dataclass
+class RunAnalysis:
+    run: RunData
+    rows: list[ScoreRow]
+    threshold: float
+    primary_judge: str | None
+    harm_overall: list[HarmStat]  # judge, target, part
+    harm_by_attack: list[HarmStat]  # judge, target, part, attack
+    harm_by_category: list[HarmStat]  # judge, target, part, category
+    harm_by_attack_category: list[HarmStat]  # judge, target, part, attack, category
+    tax: list[PairedComparison]
+    self_correction: list[SelfCorrection]
+    over_refusal: list[OverRefusal]
+    tradeoff: list[dict[str, Any]]
+    agreement: list[dict[str, Any]]
+    agreement_note: str
+    generation_errors: dict[str, int]
+    parse_status: dict[str, dict[str, int]]
+    n_resamples: int
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def target_labels(self) -> list[str]:
+        return [t.label for t in self.run.targets]
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({r.category for r in self.rows if not r.benign})
+
+    @property
+    def attacks(self) -> list[str]:
+        return sorted({r.attack for r in self.rows if not r.benign})
+
+    def harm(self, stats: Sequence[HarmStat], **group: str) -> HarmStat | None:
+        """The stat whose group matches all the given values (None if absent)."""
+        for s in stats:
+            if all(s.group.get(k) == v for k, v in group.items()):
+                return s
+        return None
+
+
+def choose_primary_judge(run: RunData, rows: Sequence[ScoreRow]) -> str | None:
+    """The judge the headline numbers use: the first harm judge of the config (not the keyword baseline
+    and not a refusal classifier) that scored harmful samples; else the first judge that did."""
+    scored = {r.judge for r in rows if not r.benign and not math.isnan(r.score)}
+    classifier = refusal_judge(rows, run.judges)
+    skip = {classifier[0]} if classifier and classifier[1] == "classifier" else set()
+    ordered = [j for j in run.judges if j.label in scored]
+    for j in ordered:
+        if j.kind != "keyword" and j.label not in skip:
+            return j.label
+    if ordered:
+        return ordered[0].label
+    return sorted(scored)[0] if scored else None
+
+
+def judge_agreement(rows: Sequence[ScoreRow], threshold: float) -> tuple[list[dict[str, Any]], str]:
+    """Agreement between every two judges on the same judged texts (unsafe or not), and across all.
+
+    Items are (target, probe, part) judged by both with a score. Returns rows and a note.
+    """
+    judges = sorted({r.judge for r in rows})
+    if len(judges) < 2:
+        return [], "only one judge ran: no agreement to report"
+    try:
+        from safemlrm.analysis.agreement import cohen_kappa, krippendorff_alpha
+    except ImportError:  # the agreement module is written separately; say so rather than guess
+        return [], "judge agreement unavailable: safemlrm.analysis.agreement is not installed"
+    scores: dict[tuple[str, str, str], dict[str, float]] = {}
+    for r in rows:
+        if r.benign or math.isnan(r.score):
+            continue
+        scores.setdefault((r.target, r.probe_key, r.part.value), {})[r.judge] = r.score
+    verdicts = {k: {j: int(s >= threshold) for j, s in v.items()} for k, v in scores.items()}
+    out: list[dict[str, Any]] = []
+    for i, a in enumerate(judges):
+        for b in judges[i + 1 :]:
+            both = [(v[a], v[b]) for v in verdicts.values() if a in v and b in v]
+            xs, ys = [x for x, _ in both], [y for _, y in both]
+            out.append(
+                {
+                    "judges": f"{a} vs {b}",
+                    "n": len(both),
+                    "agreement": (sum(1 for x, y in both if x == y) / len(both)) if both else math.nan,
+                    "cohen_kappa": float(cohen_kappa(xs, ys)) if both else math.nan,
+                    "krippendorff_alpha_scores": float(
+                        krippendorff_alpha(
+                            [[v[a], v[b]] for v in scores.values() if a in v and b in v], "ordinal"
+                        )
+                    ),
+                    "unsafe_first": sum(xs),
+                    "unsafe_second": sum(ys),
+                }
+            )
+    if len(judges) > 2:
+        out.append(
+            {
+                "judges": "all: " + ", ".join(judges),
+                "n": sum(1 for v in verdicts.values() if len(v) >= 2),
+                "agreement": math.nan,
+                "cohen_kappa": math.nan,
+                "krippendorff_alpha_verdicts": float(
+                    krippendorff_alpha([[v.get(j, math.nan) for j in judges] for v in verdicts.values()])
+                ),
+                "krippendorff_alpha_scores": float(
+                    krippendorff_alpha(
+                        [[v.get(j, math.nan) for j in judges] for v in scores.values()], "ordinal"
+                    )
+                ),
+                "unsafe_first": math.nan,
+                "unsafe_second": math.nan,
+            }
+        )
+    note = (
+        "verdict = score >= threshold; kappa on verdicts, Krippendorff's alpha (ordinal) on the 0-5 scores; "
+        "items = (target, probe, part) scored by both judges"
+    )
+    return out, note
+
+
+def analyse_run(
+    run: RunData,
+    *,
+    primary_judge: str | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int | None = None,
+    confidence: float = 0.95,
+) -> RunAnalysis:
+    rows = run.score_rows()
+    threshold = run.asr_threshold
+    use_seed = seed if seed is not None else int(run.config.get("seed", 0) or 0)
+    kw: dict[str, Any] = {
+        "threshold": threshold,
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "seed": use_seed,
+    }
+    primary = primary_judge or choose_primary_judge(run, rows)
+    notes: list[str] = []
+    if primary_judge is not None and primary_judge not in {j.label for j in run.judges}:
+        raise ValueError(
+            f"primary judge {primary_judge!r} is not a judge of this run: {[j.label for j in run.judges]}"
+        )
+
+    overall = harm_stats(rows, by=("target", "part"), **kw)
+    refusals = over_refusal(rows, run.judges, confidence=confidence)
+    headline = [s for s in overall if s.group["judge"] == primary and s.group["part"] == HEADLINE_PART]
+    agreement, agreement_note = judge_agreement(rows, threshold)
+
+    errors: Counter[str] = Counter()
+    statuses: dict[str, Counter[str]] = {}
+    for rec in run.records:
+        target = rec.generation.target
+        statuses.setdefault(target, Counter())[rec.parsed.status.value] += 1
+        if rec.generation.error is not None:
+            errors[target] += 1
+    if not any(not r.benign for r in rows):
+        notes.append("no judged harmful samples: harm numbers are empty")
+
+    return RunAnalysis(
+        run=run,
+        rows=rows,
+        threshold=threshold,
+        primary_judge=primary,
+        harm_overall=overall,
+        harm_by_attack=harm_stats(rows, by=("target", "part", "attack"), **kw),
+        harm_by_category=harm_stats(rows, by=("target", "part", "category"), **kw),
+        harm_by_attack_category=harm_stats(rows, by=("target", "part", "attack", "category"), **kw),
+        tax=reasoning_tax(rows, run.targets, **kw),
+        self_correction=self_correction(rows, threshold=threshold, confidence=confidence),
+        over_refusal=refusals,
+        tradeoff=tradeoff(headline, refusals),
+        agreement=agreement,
+        agreement_note=agreement_note,
+        generation_errors={t.label: errors.get(t.label, 0) for t in run.targets},
+        parse_status={t: dict(c) for t, c in statuses.items()},
+        n_resamples=n_resamples,
+        seed=use_seed,
+        notes=notes,
+    )
