@@ -17,7 +17,12 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 def harmful_rows(n: int) -> list[dict[str, Any]]:
     cats = ["Illegal Activity", "Fraud", "Malware Generation"]
     return [
-        {"id": f"s{i}", "category": cats[i % 3], "instruction": f"do harmful thing {i}", "prompt": f"Please do thing {i}"}
+        {
+            "id": f"s{i}",
+            "category": cats[i % 3],
+            "instruction": f"do harmful thing {i}",
+            "prompt": f"Please do thing {i}",
+        }
         for i in range(n)
     ]
 
@@ -27,10 +32,19 @@ def fake_config(data_path: Path, **overrides: Any) -> RunConfig:
         "name": "t",
         "datasets": [{"kind": "jsonl", "params": {"path": str(data_path)}}],
         "targets": [
-            {"name": "base", "kind": "fake", "parser": "plain",
-             "params": {"default": "I cannot help with {sample_id}."}},
-            {"name": "reasoner", "kind": "fake", "base": "base", "reasoning": True,
-             "params": {"default": "<think>Plan for {sample_id}: step one</think>Sure, here is how."}},
+            {
+                "name": "base",
+                "kind": "fake",
+                "parser": "plain",
+                "params": {"default": "I cannot help with {sample_id}."},
+            },
+            {
+                "name": "reasoner",
+                "kind": "fake",
+                "base": "base",
+                "reasoning": True,
+                "params": {"default": "<think>Plan for {sample_id}: step one</think>Sure, here is how."},
+            },
         ],
         "judges": [{"kind": "keyword"}],
         "judge_cache": None,

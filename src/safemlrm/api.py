@@ -32,8 +32,7 @@ def run(
     return run_config(cfg, run_dir, base_dir=base_dir, progress=progress)
 
 
-def plan(config: str | Path | RunConfig, out: str | Path | None = None, *,
-         overrides: list[str] | None = None) -> Plan:
+def plan(config: str | Path | RunConfig, out: str | Path | None = None, *, overrides: list[str] | None = None) -> Plan:
     """What a run would do after the store's cache; `safemlrm run CONFIG --dry-run`."""
     cfg, base_dir = _config_and_base(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)

@@ -19,7 +19,11 @@ LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "metrics", 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config field, e.g. --set targets.0.params.base_url=http://localhost:8000/v1",
     )
 
@@ -176,8 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from safemlrm.secrets import install_log_redaction
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     install_log_redaction()
     try:
         code: int = args.handler(args)

@@ -127,8 +127,7 @@ class Registry(Generic[T]):
             return params_model.model_validate(dict(params))
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}"
-                for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
             )
             raise PluginConfigError(f"{self.kind} {name!r}: invalid params: {problems}") from exc
 

@@ -14,8 +14,7 @@ def redact(value: Any) -> Any:
     """A copy of nested dicts/lists with secret-looking values replaced."""
     if isinstance(value, dict):
         return {
-            k: (REDACTED if isinstance(k, str) and SECRET_KEY.search(k) and v else redact(v))
-            for k, v in value.items()
+            k: (REDACTED if isinstance(k, str) and SECRET_KEY.search(k) and v else redact(v)) for k, v in value.items()
         }
     if isinstance(value, list):
         return [redact(v) for v in value]

@@ -185,7 +185,8 @@ class RunStore:
 
     def judge_infos(self) -> dict[str, JudgeInfo]:
         return {
-            label: JudgeInfo(**orjson.loads(data)) for label, data in self.conn.execute("SELECT label, info FROM judges")
+            label: JudgeInfo(**orjson.loads(data))
+            for label, data in self.conn.execute("SELECT label, info FROM judges")
         }
 
     # ------------------------------------------------------------ samples and probes
@@ -199,9 +200,7 @@ class RunStore:
     def put_probe(self, probe: Probe) -> str:
         key = probe.key
         self._begin()
-        self.conn.execute(
-            "INSERT OR IGNORE INTO probes VALUES (?, ?, ?)", (key, probe.sample_key, _model_json(probe))
-        )
+        self.conn.execute("INSERT OR IGNORE INTO probes VALUES (?, ?, ?)", (key, probe.sample_key, _model_json(probe)))
         self._pending += 1
         return key
 
@@ -262,9 +261,7 @@ class RunStore:
             "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?)",
             (key, judge, ok, _model_json(judgement), time.time()),
         )
-        self.conn.execute(
-            "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (generation_key, part.value, judge, key)
-        )
+        self.conn.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (generation_key, part.value, judge, key))
         self._pending += 1
 
     def link_score(self, generation_key: str, part: Part, judge: str, judgement_key: str) -> None:
@@ -297,7 +294,8 @@ class RunStore:
         query = (
             "SELECT i.generation_key, s.data, p.data, g.data, pa.data FROM items i "
             "JOIN probes p ON p.key = i.probe_key JOIN samples s ON s.key = p.sample_key "
-            "JOIN generations g ON g.key = i.generation_key LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
+            "JOIN generations g ON g.key = i.generation_key "
+            "LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
             "WHERE i.invocation = ? ORDER BY i.seq"
         )
         score_query = (
@@ -345,9 +343,7 @@ def load_run(run_dir: str | Path) -> RunData:
             run_dir=str(run_dir),
             config=config,
             meta={
-                "invocations": [
-                    {k: v for k, v in inv.items() if k != "config"} for inv in store.invocations()
-                ],
+                "invocations": [{k: v for k, v in inv.items() if k != "config"} for inv in store.invocations()],
                 "environment": latest["environment"],
                 "seed": config.get("seed"),
                 "store": store.counts(),

@@ -7,8 +7,8 @@ creation. Scores use NaN (never 0) for a judge that failed.
 from __future__ import annotations
 
 import math
-from functools import cached_property
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field

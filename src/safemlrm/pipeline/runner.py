@@ -9,6 +9,7 @@ writes its rows as soon as they exist, so a stopped or killed run resumes where 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import signal
@@ -128,8 +129,9 @@ class Pipeline:
                             yield Unit(seq, sample, probe, target)
                 store.maybe_commit()
 
-    async def _generate(self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore,
-                        invocation: int, progress: StageProgress) -> tuple[str, Generation, ParsedOutput]:
+    async def _generate(
+        self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore, invocation: int, progress: StageProgress
+    ) -> tuple[str, Generation, ParsedOutput]:
         """Stages generate and parse for one unit."""
         key = generation_key(unit.probe, unit.target)
         store.put_item(unit.probe.key, unit.target.label, key, invocation, unit.seq)
@@ -150,8 +152,9 @@ class Pipeline:
         progress.advance("parse")
         return key, generation, parsed
 
-    async def _judge_one(self, judge: BuiltJudge, sample: Sample, text: str, part: Part,
-                         semaphore: asyncio.Semaphore) -> Judgement:
+    async def _judge_one(
+        self, judge: BuiltJudge, sample: Sample, text: str, part: Part, semaphore: asyncio.Semaphore
+    ) -> Judgement:
         async with semaphore:
             try:
                 return await judge.judge.judge(sample, text, part)
@@ -160,9 +163,16 @@ class Pipeline:
             except Exception as exc:  # judges return failures as values; be safe if one raises
                 return Judgement(judge=judge.label, score=NAN, error=f"{type(exc).__name__}: {exc}")
 
-    async def _judge(self, unit: Unit, gen_key: str, parsed: ParsedOutput, store: RunStore,
-                     cache: JudgementCache | None, semaphores: dict[str, asyncio.Semaphore],
-                     progress: StageProgress) -> None:
+    async def _judge(
+        self,
+        unit: Unit,
+        gen_key: str,
+        parsed: ParsedOutput,
+        store: RunStore,
+        cache: JudgementCache | None,
+        semaphores: dict[str, asyncio.Semaphore],
+        progress: StageProgress,
+    ) -> None:
         """Stage judge: each part of one generation, by each judge; cached by (judge, instruction, text)."""
         jobs = []
         for part in self.config.parts:
@@ -175,9 +185,18 @@ class Pipeline:
         if jobs:
             await asyncio.gather(*jobs)
 
-    async def _judge_part(self, unit: Unit, gen_key: str, part: Part, text: str, judge: BuiltJudge,
-                          store: RunStore, cache: JudgementCache | None,
-                          semaphores: dict[str, asyncio.Semaphore], progress: StageProgress) -> None:
+    async def _judge_part(
+        self,
+        unit: Unit,
+        gen_key: str,
+        part: Part,
+        text: str,
+        judge: BuiltJudge,
+        store: RunStore,
+        cache: JudgementCache | None,
+        semaphores: dict[str, asyncio.Semaphore],
+        progress: StageProgress,
+    ) -> None:
         jkey = judgement_key(judge, unit.sample.instruction, text)
         if store.has_score(gen_key, part, judge.label) == jkey:
             self.counters.judge_cached += 1
@@ -233,9 +252,7 @@ class Pipeline:
             store.put_target(t.info)
         for j in built.judges:
             store.put_judge(j.info)
-        invocation = store.start_invocation(
-            self.command, redact(self.config.model_dump(mode="json")), environment()
-        )
+        invocation = store.start_invocation(self.command, redact(self.config.model_dump(mode="json")), environment())
         store.commit()
         status = "interrupted"
         progress = StageProgress(enabled=self.show_progress)
@@ -262,10 +279,8 @@ class Pipeline:
 
         loop = asyncio.get_running_loop()
         main_task = asyncio.current_task()
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
             loop.add_signal_handler(signal.SIGTERM, lambda: main_task.cancel() if main_task else None)
-        except (NotImplementedError, RuntimeError):
-            pass
         try:
             with progress:
                 async for unit in self._units(built, store, progress):
@@ -289,10 +304,8 @@ class Pipeline:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise RunInterrupted(self.run_dir, self.counters) from None
         finally:
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGTERM)
-            except (NotImplementedError, RuntimeError):
-                pass
             for d in dispatchers.values():
                 await d.aclose()
             store.finish_invocation(invocation, status if not failures else "failed", self.counters.as_dict())

@@ -1,0 +1,141 @@
+"""The CLI end to end in subprocesses, including `kill -9` at random points followed by a resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import harmful_rows, write_jsonl
+
+CONFIG = """\
+name: cli
+datasets:
+  - kind: jsonl
+    params: {{path: data.jsonl}}
+targets:
+  - name: base
+    kind: fake
+    parser: plain
+    params: {{default: "I cannot help with {{sample_id}}.", delay_s: {delay}, max_concurrency: 4}}
+  - name: reasoner
+    kind: fake
+    base: base
+    reasoning: true
+    params: {{default: "<think>Plan {{sample_id}}</think>Sure: {{sample_id}}", delay_s: {delay}, max_concurrency: 4}}
+judges:
+  - kind: keyword
+judge_cache: null
+concurrency: 8
+html_report: false
+"""
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "safemlrm", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def setup_config(tmp_path: Path, n: int, delay: float) -> Path:
+    write_jsonl(tmp_path / "data.jsonl", harmful_rows(n))
+    config = tmp_path / "run.yaml"
+    config.write_text(CONFIG.format(delay=delay), encoding="utf-8")
+    return config
+
+
+def store_contents(run_dir: Path) -> dict[str, dict[str, str]]:
+    conn = sqlite3.connect(run_dir / "run.sqlite")
+    out: dict[str, dict[str, str]] = {}
+    for table, key, value in [
+        ("samples", "key", "data"),
+        ("probes", "key", "data"),
+        ("generations", "key", "data"),
+        ("parsed", "generation_key", "data"),
+        ("judgements", "key", "data"),
+        ("scores", "generation_key || part || judge", "judgement_key"),
+    ]:
+        rows = conn.execute(f"SELECT {key}, {value} FROM {table}").fetchall()
+        assert len(rows) == len({r[0] for r in rows}), f"duplicate keys in {table}"
+        out[table] = dict(rows)
+    conn.close()
+    return out
+
+
+def test_validate_list_and_dry_run(tmp_path: Path) -> None:
+    config = setup_config(tmp_path, 5, 0.0)
+    ok = cli("validate", str(config), cwd=tmp_path)
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    listed = cli("list", "judges", cwd=tmp_path)
+    assert "keyword" in listed.stdout
+    plan = cli("run", str(config), "--out", "r", "--dry-run", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "5 samples -> 5 probes" in plan.stdout and "target calls: 10" in plan.stdout
+    assert not (tmp_path / "r" / "run.sqlite").exists()
+
+
+def test_bad_config_gives_a_clear_error(tmp_path: Path) -> None:
+    config = setup_config(tmp_path, 3, 0.0)
+    config.write_text(config.read_text().replace("kind: keyword", "kind: keywrd"))
+    result = cli("run", str(config), "--out", "r", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Did you mean 'keyword'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_twice_makes_zero_calls_and_exports(tmp_path: Path) -> None:
+    config = setup_config(tmp_path, 6, 0.0)
+    first = cli("run", str(config), "--out", "r", "--no-progress", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = cli("run", str(config), "--out", "r", "--no-progress", cwd=tmp_path)
+    assert "target calls 0 made, 12 from the store" in second.stdout
+    assert "judge calls 0 made" in second.stdout
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary  # written by the report stage
+    export = cli("export", "r", "--format", "jsonl", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    rows = [json.loads(line) for line in (tmp_path / "r" / "export.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and {r["target"] for r in rows} == {"base", "reasoner"}
+    assert all("score.whole.keyword" in r for r in rows)
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    config = setup_config(reference_dir, 60, 0.0)
+    assert cli("run", str(config), "--out", "r", "--no-progress", cwd=reference_dir).returncode == 0
+    expected = store_contents(reference_dir / "r")
+
+    work = tmp_path / "killed"
+    work.mkdir()
+    config = setup_config(work, 60, 0.05)
+    rng = random.Random(1234)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "safemlrm", "run", str(config), "--out", "r", "--no-progress"],
+            cwd=work,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(1.0, 2.5))  # start-up takes about a second; then it is mid-run
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 1
+    final = cli("run", str(config), "--out", "r", "--no-progress", cwd=work)
+    assert final.returncode == 0, final.stderr
+    # fake generations carry no timing, so contents must match exactly, key for key
+    assert store_contents(work / "r") == expected
