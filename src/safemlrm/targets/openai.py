@@ -324,8 +324,8 @@ class _FatalError(Exception):
 @dataclass
 class Endpoint:
     url: str  # full chat-completions URL
-    semaphore: asyncio.Semaphore
-    in_flight: int = 0  # waiting or running requests routed here
+    limit: int  # most requests in flight here
+    in_flight: int = 0  # requests running here now
     requests: int = 0  # HTTP attempts made
     failures: int = 0  # attempts that failed
 
@@ -335,6 +335,7 @@ class _LoopState:
     loop: asyncio.AbstractEventLoop
     session: aiohttp.ClientSession
     endpoints: list[Endpoint]
+    slots: asyncio.Semaphore  # the sum of the endpoints' limits: holding one means an endpoint is free
     rotation: itertools.count[int] = field(default_factory=itertools.count)
 
 
@@ -384,19 +385,24 @@ class OpenAITarget:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.params.timeout_s),
             )
-            endpoints = [Endpoint(url, asyncio.Semaphore(self.params.max_concurrency)) for url in self._urls]
-            self._state = _LoopState(loop, session, endpoints)
+            endpoints = [Endpoint(url, self.params.max_concurrency) for url in self._urls]
+            self._state = _LoopState(loop, session, endpoints, asyncio.Semaphore(total))
         return self._state
 
     def _pick(self, state: _LoopState) -> Endpoint:
+        """An endpoint with a free slot (the caller holds one of ``state.slots``, so one exists).
+
+        Picking only once a slot is free (not queueing on an endpoint up front) lets a faster replica
+        take more of the work under least-in-flight.
+        """
         endpoints = state.endpoints
         if len(endpoints) == 1:
             return endpoints[0]
         start = next(state.rotation) % len(endpoints)
+        ordered = [e for e in endpoints[start:] + endpoints[:start] if e.in_flight < e.limit]
         if self.params.load_balance == "round_robin":
-            return endpoints[start]
-        ordered = endpoints[start:] + endpoints[:start]  # rotate so ties spread evenly
-        return min(ordered, key=lambda e: e.in_flight)
+            return ordered[0]
+        return min(ordered, key=lambda e: e.in_flight)  # rotated first, so ties spread evenly
 
     def _encode_image(self, ref: ImageRef) -> str:
         key = (ref.path, ref.sha256, self.params.max_pixels)
@@ -477,13 +483,15 @@ class OpenAITarget:
         attempts = self.params.max_retries + 1
         last_error = ""
         for attempt in range(attempts):
+            retry_after: float | None = None
+            result: ChatResult | None = None
+            await state.slots.acquire()
             endpoint = self._pick(state)
             endpoint.in_flight += 1
             try:
-                async with endpoint.semaphore:
-                    started = time.perf_counter()
-                    result = await self._attempt(state, endpoint, body, key)
-                    latency = time.perf_counter() - started
+                started = time.perf_counter()
+                result = await self._attempt(state, endpoint, body, key)
+                latency = time.perf_counter() - started
             except _FatalError as exc:
                 endpoint.failures += 1
                 error = redact_secret(str(exc), key)
@@ -492,33 +500,35 @@ class OpenAITarget:
             except _RetryableError as exc:
                 endpoint.failures += 1
                 last_error = redact_secret(str(exc), key)
-                if attempt + 1 < attempts:
-                    delay = retry_delay(
-                        attempt,
-                        base_s=self.params.backoff_base_s,
-                        max_s=self.params.backoff_max_s,
-                        rng=self.rng,
-                        retry_after_s=exc.retry_after_s,
-                        max_retry_after_s=self.params.max_retry_after_s,
-                    )
-                    log.debug(
-                        "%s: attempt %d/%d failed (%s); retrying in %.2f s",
-                        self.label, attempt + 1, attempts, last_error[:200], delay,
-                    )
-                    await self.sleep(delay)
-                continue
+                retry_after = exc.retry_after_s
             finally:
                 endpoint.in_flight -= 1
-            return Generation(
-                probe_key=probe.key,
-                target=self.label,
-                text=result.text,
-                reasoning=result.reasoning,
-                finish_reason=result.finish_reason,
-                usage=result.usage,
-                latency_s=latency,
-            )
-        error = f"failed after {attempts} attempts: {last_error}"
+                state.slots.release()  # never held while backing off
+            if result is not None:
+                return Generation(
+                    probe_key=probe.key,
+                    target=self.label,
+                    text=result.text,
+                    reasoning=result.reasoning,
+                    finish_reason=result.finish_reason,
+                    usage=result.usage,
+                    latency_s=latency,
+                )
+            if attempt + 1 < attempts:
+                delay = retry_delay(
+                    attempt,
+                    base_s=self.params.backoff_base_s,
+                    max_s=self.params.backoff_max_s,
+                    rng=self.rng,
+                    retry_after_s=retry_after,
+                    max_retry_after_s=self.params.max_retry_after_s,
+                )
+                log.debug(
+                    "%s: attempt %d/%d failed (%s); retrying in %.2f s",
+                    self.label, attempt + 1, attempts, last_error[:200], delay,
+                )
+                await self.sleep(delay)
+        error = f"failed after {attempts} attempt{'s' if attempts > 1 else ''}: {last_error}"
         log.warning("%s: probe %s %s", self.label, probe.key[:12], error[:300])
         return Generation(probe_key=probe.key, target=self.label, error=error)
 
