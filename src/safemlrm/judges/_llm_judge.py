@@ -134,6 +134,11 @@ class LLMJudge:
 
     # ------------------------------------------------------------------ for subclasses
 
+    @property
+    def can_remind(self) -> bool:
+        """Whether a retry may append the bad reply and a format reminder to the conversation."""
+        return True
+
     def messages(self, sample: Sample, text: str) -> list[Message]:
         raise NotImplementedError
 
@@ -205,7 +210,7 @@ class LLMJudge:
                     )
                 replies.append(reply)
                 last_problem = "reply has no parsable verdict"
-                if self.params.retry_with_reminder:
+                if self.params.retry_with_reminder and self.can_remind:
                     messages = [*original, assistant(reply or "(empty reply)"), user(self.format_reminder)]
             return self._judgement(
                 NAN,

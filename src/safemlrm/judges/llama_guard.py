@@ -80,6 +80,11 @@ class LlamaGuardJudge(LLMJudge):
         self.template: str = data["template"]
         self.categories: dict[str, str] = params.categories or data["categories"]
 
+    @property
+    def can_remind(self) -> bool:
+        # A Llama Guard chat template classifies the last turn: a reminder turn would be judged instead.
+        return self.prompt_format == "explicit"
+
     def prompt_identity(self) -> dict[str, Any]:
         if self.prompt_format == "chat_template":
             return {}

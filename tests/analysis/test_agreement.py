@@ -1,0 +1,113 @@
+"""Agreement statistics against hand-computed examples."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from safemlrm.analysis.agreement import (
+    Rate,
+    binary_agreement,
+    cohen_kappa,
+    krippendorff_alpha,
+    majority,
+    wilson_interval,
+)
+
+
+def test_wilson_interval_hand_computed() -> None:
+    # p = 0.8, n = 10, z^2 = 3.8415: centre = (0.8 + 0.19207) / 1.38415 = 0.71674,
+    # half = 1.96 * sqrt(0.016 + 0.0096037) / 1.38415 = 0.22658.
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.49016, abs=1e-4) and high == pytest.approx(0.94332, abs=1e-4)
+
+
+def test_wilson_interval_edges() -> None:
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    low, high = wilson_interval(0, 20)
+    assert low == 0.0 and high == pytest.approx(3.8415 / (20 + 3.8415), abs=1e-4)  # z^2 / (n + z^2)
+    low, high = wilson_interval(20, 20)
+    assert high == 1.0 and low == pytest.approx(20 / (20 + 3.8415), abs=1e-4)
+    with pytest.raises(ValueError):
+        wilson_interval(5, 3)
+
+
+def test_cohen_kappa_hand_computed() -> None:
+    # A = 0,1,0,1 ; B = 0,1,1,1 -> observed 3/4; chance = .5*.25 + .5*.75 = .5; kappa = .25/.5
+    assert cohen_kappa([0, 1, 0, 1], [0, 1, 1, 1]) == pytest.approx(0.5)
+    assert cohen_kappa(["a", "b", "c"], ["a", "b", "c"]) == pytest.approx(1.0)
+    # perfect disagreement on a balanced binary: observed 0, chance .5 -> -1
+    assert cohen_kappa([0, 1, 0, 1], [1, 0, 1, 0]) == pytest.approx(-1.0)
+
+
+def test_cohen_kappa_undefined_cases_are_nan() -> None:
+    assert math.isnan(cohen_kappa([], []))
+    assert math.isnan(cohen_kappa([1, 1, 1], [1, 1, 1]))  # chance agreement is 1
+    with pytest.raises(ValueError):
+        cohen_kappa([1], [1, 0])
+
+
+def test_krippendorff_alpha_nominal_hand_computed() -> None:
+    # Units (0,0), (1,1), (0,1), (1,1): coincidences o00=2, o11=4, o01=o10=1; n0=3, n1=5, n=8.
+    # alpha = 1 - (n-1) * (o01 + o10) / (n0*n1 + n1*n0) = 1 - 7*2/30 = 8/15.
+    units = [(0, 0), (1, 1), (0, 1), (1, 1)]
+    assert krippendorff_alpha(units, "nominal") == pytest.approx(8 / 15)
+
+
+def test_krippendorff_alpha_equals_kappa_like_values_on_perfect_agreement_and_ignores_missing() -> None:
+    assert krippendorff_alpha([(1, 1, None), (0, 0, 0), (2, float("nan"), 2)]) == pytest.approx(1.0)
+    assert math.isnan(krippendorff_alpha([(1, None), (None, 0)]))  # nothing pairable
+    assert math.isnan(krippendorff_alpha([(1, 1), (1, 1)]))  # one value only: expected disagreement 0
+
+
+def test_krippendorff_alpha_interval_hand_computed() -> None:
+    # Units (1,2), (3,3), (1,3): values 1,2,3,3,1,3 -> n1=2, n2=1, n3=3, n=6.
+    # Observed: pairs (1,2),(2,1) -> 2*1 ; (1,3),(3,1) -> 2*4 ; sum o*d2 = 10.
+    # Expected: sum_{c!=k} n_c n_k d2 = 2*(2*1*1 + 2*3*4 + 1*3*1) = 2*(2+24+3) = 58, / (n-1) = 11.6.
+    # alpha = 1 - 10 / 11.6 = 0.137931...
+    assert krippendorff_alpha([(1, 2), (3, 3), (1, 3)], "interval") == pytest.approx(1 - 10 / 11.6)
+
+
+def test_krippendorff_alpha_ordinal_hand_computed() -> None:
+    # Same data; ordinal d2(c,k) = (sum_{g=c..k} n_g - (n_c + n_k)/2)^2:
+    # d2(1,2) = (3 - 1.5)^2 = 2.25 ; d2(1,3) = (6 - 2.5)^2 = 12.25 ; d2(2,3) = (4 - 2)^2 = 4.
+    # observed = 2*2.25 + 2*12.25 = 29 ; expected = 2*(2*1*2.25 + 2*3*12.25 + 1*3*4) / 5 = 2*(4.5+73.5+12)/5 = 36
+    assert krippendorff_alpha([(1, 2), (3, 3), (1, 3)], "ordinal") == pytest.approx(1 - 29 / 36)
+
+
+def test_two_rater_nominal_alpha_is_close_to_kappa() -> None:
+    a = [0, 1, 0, 1, 1, 0, 1, 1, 0, 0]
+    b = [0, 1, 1, 1, 1, 0, 1, 0, 0, 0]
+    alpha = krippendorff_alpha(list(zip(a, b, strict=True)))
+    assert alpha == pytest.approx(cohen_kappa(a, b), abs=0.05)
+
+
+def test_majority() -> None:
+    assert majority([1, 1, 0]) == 1 and majority([0, 0, 1]) == 0 and majority([1]) == 1
+    with pytest.raises(ValueError):
+        majority([])
+
+
+def test_binary_agreement_counts_and_rates() -> None:
+    predicted = [1, 1, 0, 0, 1, 0]
+    reference = [1, 0, 0, 1, 1, 0]
+    result = binary_agreement(predicted, reference)
+    assert (result.true_positives, result.false_positives, result.true_negatives, result.false_negatives) == (
+        2,
+        1,
+        2,
+        1,
+    )
+    assert result.accuracy.value == pytest.approx(4 / 6)
+    assert result.false_positive_rate.value == pytest.approx(1 / 3)
+    assert result.false_negative_rate.value == pytest.approx(1 / 3)
+    assert result.kappa == pytest.approx(cohen_kappa(predicted, reference))
+    assert result.as_dict()["accuracy"]["n"] == 6
+    with pytest.raises(ValueError, match="0 or 1"):
+        binary_agreement([2], [1])
+
+
+def test_rate_string() -> None:
+    assert str(Rate.of(8, 10)) == "80.0% [49.0, 94.3] (8/10)"
+    assert str(Rate.of(0, 0)) == "n/a"
