@@ -91,7 +91,9 @@ def csv_header(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             return next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except (OSError, csv.Error) as exc:
         raise DatasetError(f"{path}: cannot read the header: {exc}") from exc
 
 
@@ -106,9 +108,7 @@ def read_jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     value = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise DatasetError(
-                        f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})"
-                    ) from exc
+                    raise DatasetError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from exc
                 if not isinstance(value, dict):
                     raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
                 yield number, value
@@ -184,10 +184,8 @@ def verify_image(path: Path, where: str) -> None:
             image.verify()
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{where}: not a readable image: {path}") from exc
-    except OSError as exc:
-        raise DatasetError(f"{where}: cannot read image {path}: {exc}") from exc
     except Exception as exc:  # Pillow raises assorted errors for truncated or corrupt files
-        raise DatasetError(f"{where}: corrupt image {path}: {exc}") from exc
+        raise DatasetError(f"{where}: corrupt or unreadable image {path}: {exc}") from exc
 
 
 def find_image(folder: Path, stem: str) -> Path | None:
@@ -220,9 +218,7 @@ def check_unique(samples: Iterable[Sample], source: str) -> Iterator[Sample]:
     seen: dict[str, int] = {}
     for index, sample in enumerate(samples, start=1):
         if sample.id in seen:
-            raise DatasetError(
-                f"{source}: duplicate sample id {sample.id!r} (items {seen[sample.id]} and {index})"
-            )
+            raise DatasetError(f"{source}: duplicate sample id {sample.id!r} (items {seen[sample.id]} and {index})")
         seen[sample.id] = index
         yield sample
 

@@ -12,6 +12,7 @@ from safemlrm.datasets._common import DatasetError, image_ref, parse_bool, text_
 from safemlrm.types import ImageRef, Sample
 
 FIELDS = ("id", "category", "instruction", "prompt", "image", "key_phrase", "benign")
+REQUIRED_WHEN_NAMED = frozenset({"id", "instruction", "prompt"})
 
 
 class ColumnMap(BaseModel):
@@ -25,9 +26,7 @@ class ColumnMap(BaseModel):
 
     id: str = Field(default="id", description="column with a unique sample id (else the row number)")
     category: str = Field(default="category", description="column with the category / scenario")
-    instruction: str = Field(
-        default="instruction", description="column with the intent the judge scores against"
-    )
+    instruction: str = Field(default="instruction", description="column with the intent the judge scores against")
     prompt: str = Field(default="prompt", description="column with the text sent to the model")
     image: str = Field(default="image", description="column with an image path (or a list of paths)")
     key_phrase: str = Field(default="key_phrase", description="column with the key phrase for image attacks")
@@ -36,10 +35,10 @@ class ColumnMap(BaseModel):
     def explicit(self) -> set[str]:
         return set(self.model_fields_set)
 
-    def check_columns(self, available: Iterable[str], source: str) -> None:
-        """Fail when a column named explicitly in the config is not in the file."""
+    def check_columns(self, available: Iterable[str], source: str, fields: Iterable[str] | None = None) -> None:
+        """Fail when a column named explicitly in the config (of `fields`, default all) is not in the file."""
         columns = list(available)
-        for field in sorted(self.explicit()):
+        for field in sorted(self.explicit() if fields is None else self.explicit() & set(fields)):
             name = getattr(self, field)
             if name not in columns:
                 raise DatasetError(
@@ -73,9 +72,7 @@ class TabularParams(BaseModel):
 ImageResolver = Callable[[Any, str], tuple[ImageRef, ...]]
 
 
-def path_image_resolver(
-    root: Path, *, verify: bool, allow_outside_root: bool, separator: str | None
-) -> ImageResolver:
+def path_image_resolver(root: Path, *, verify: bool, allow_outside_root: bool, separator: str | None) -> ImageResolver:
     """Resolve an image cell (a path, a list of paths, or empty) into image references."""
 
     def resolve(value: Any, where: str) -> tuple[ImageRef, ...]:
@@ -86,9 +83,7 @@ def path_image_resolver(
         elif isinstance(value, list):
             items = value
         else:
-            raise DatasetError(
-                f"{where}: image must be a path or a list of paths, got {type(value).__name__}"
-            )
+            raise DatasetError(f"{where}: image must be a path or a list of paths, got {type(value).__name__}")
         refs = []
         for item in items:
             if not isinstance(item, str):
@@ -120,8 +115,9 @@ def row_to_sample(
     keep_metadata: bool = True,
 ) -> Sample:
     """Map one row to a Sample. `where` ("file:line") prefixes every error."""
-    explicit = columns.explicit()
-    for field in explicit:
+    # Named id / instruction / prompt columns must be in every row; optional ones may be absent from
+    # a row (JSONL rows differ), the loaders check that they appear in the file at all.
+    for field in sorted(columns.explicit() & REQUIRED_WHEN_NAMED):
         name = getattr(columns, field)
         if name not in row:
             raise DatasetError(

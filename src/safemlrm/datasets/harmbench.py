@@ -83,9 +83,7 @@ class HarmBenchDataset:
             images: tuple[ImageRef, ...] = ()
             if image_dir is not None:
                 file_name = text_field(row, "ImageFileName", where)
-                images = (
-                    image_ref(file_name, root=image_dir, where=where, verify=self.params.verify_images),
-                )
+                images = (image_ref(file_name, root=image_dir, where=where, verify=self.params.verify_images),)
                 metadata["image_description"] = row.get("ImageDescription", "")
                 metadata["redacted_image_description"] = row.get("RedactedImageDescription", "")
             yield Sample(

@@ -93,15 +93,11 @@ class HuggingFaceDataset:
                 )
             if not _HUB_NAME.match(p.path) or p.path.startswith((".", "/", "~")):
                 raise DatasetError(f"{source}: dataset folder not found (and {p.path!r} is not a hub name)")
-            return hf.load_dataset(
-                p.path, name=p.name, split=p.split, revision=p.revision, streaming=p.streaming
-            )
+            return hf.load_dataset(p.path, name=p.name, split=p.split, revision=p.revision, streaming=p.streaming)
         except DatasetError:
             raise
         except Exception as exc:  # hub / network / format errors come in many types
-            raise DatasetError(
-                f"{p.path}: cannot load the Hugging Face dataset: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise DatasetError(f"{p.path}: cannot load the Hugging Face dataset: {type(exc).__name__}: {exc}") from exc
 
     def load(self) -> Iterator[Sample]:
         data = self._open()

@@ -48,7 +48,9 @@ class JsonlDataset:
         )
         keep = category_filter(p.categories)
         name = dataset_label(self.ctx, "jsonl")
+        seen_keys: set[str] = set()
         for index, (line, row) in enumerate(read_jsonl_rows(self.path)):
+            seen_keys.update(row)
             sample = row_to_sample(
                 row,
                 where=f"{self.path}:{line}",
@@ -61,3 +63,5 @@ class JsonlDataset:
             )
             if keep(sample.category):
                 yield sample
+        # an optional column named in the config but found in no row is almost surely a typo
+        p.columns.check_columns(sorted(seen_keys), str(self.path))

@@ -130,9 +130,7 @@ class MMSafetyBenchDataset:
 
     def load(self) -> Iterator[Sample]:
         files = self.scenario_files()
-        wanted = (
-            resolve_scenarios(self.params.scenarios, list(files)) if self.params.scenarios else list(files)
-        )
+        wanted = resolve_scenarios(self.params.scenarios, list(files)) if self.params.scenarios else list(files)
         tiny = self._tiny_ids() if self.params.tiny else None
         if self.params.variant != "text" and self.image_root is None:
             log.warning(
@@ -157,17 +155,13 @@ class MMSafetyBenchDataset:
             ids[str(entry["Scenario"])] = {str(i) for i in entry["Sampled_ID_List"]}
         return ids
 
-    def _samples(
-        self, files: dict[str, Path], wanted: list[str], tiny: dict[str, set[str]] | None
-    ) -> Iterator[Sample]:
+    def _samples(self, files: dict[str, Path], wanted: list[str], tiny: dict[str, set[str]] | None) -> Iterator[Sample]:
         name = dataset_label(self.ctx, "mm_safetybench")
         for scenario_id in wanted:
             path = files[scenario_id]
             data = read_json(path)
             if not isinstance(data, dict):
-                raise DatasetError(
-                    f"{path}: expected an object keyed by question id, not {type(data).__name__}"
-                )
+                raise DatasetError(f"{path}: expected an object keyed by question id, not {type(data).__name__}")
             keep = tiny.get(scenario_id, set()) if tiny is not None else None
             for question_id, item in data.items():
                 if keep is not None and str(question_id) not in keep:
@@ -177,9 +171,7 @@ class MMSafetyBenchDataset:
                     raise DatasetError(f"{where}: expected an object, got {type(item).__name__}")
                 yield self._sample(name, scenario_id, str(question_id), item, where)
 
-    def _sample(
-        self, dataset: str, scenario_id: str, question_id: str, item: Mapping[str, Any], where: str
-    ) -> Sample:
+    def _sample(self, dataset: str, scenario_id: str, question_id: str, item: Mapping[str, Any], where: str) -> Sample:
         variant = self.params.variant
         question = text_field(item, "Question", where)
         changed = text_field(item, "Changed Question", where)
@@ -190,9 +182,7 @@ class MMSafetyBenchDataset:
         images: tuple[ImageRef, ...] = ()
         if variant != "text" and self.image_root is not None:
             relative = Path(scenario_id) / variant / f"{question_id}.jpg"
-            images = (
-                image_ref(relative, root=self.image_root, where=where, verify=self.params.verify_images),
-            )
+            images = (image_ref(relative, root=self.image_root, where=where, verify=self.params.verify_images),)
         fallback_name = scenario_id.partition("-")[2].replace("_", " ")
         return Sample(
             id=f"{scenario_id}-{question_id}",

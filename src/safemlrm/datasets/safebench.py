@@ -36,9 +36,7 @@ class SafeBenchDataset:
         model_config = ConfigDict(extra="forbid")
         path: str = Field(description="safebench.csv / SafeBench-Tiny.csv, or the folder holding them")
         tiny: bool = Field(default=False, description="read SafeBench-Tiny.csv when `path` is a folder")
-        categories: list[str] | None = Field(
-            default=None, description="keep only these topics (names or numbers 1-10)"
-        )
+        categories: list[str] | None = Field(default=None, description="keep only these topics (names or numbers 1-10)")
 
     def __init__(self, params: Params, ctx: PluginContext) -> None:
         self.params = params

@@ -44,9 +44,7 @@ class StrongRejectDataset:
     def _samples(self, path: Path) -> Iterator[Sample]:
         keep = category_filter(self.params.categories)
         name = dataset_label(self.ctx, "strongreject")
-        for index, (line, row) in enumerate(
-            read_csv_rows(path, required=("category", "forbidden_prompt")), 1
-        ):
+        for index, (line, row) in enumerate(read_csv_rows(path, required=("category", "forbidden_prompt")), 1):
             where = f"{path}:{line}"
             category = text_field(row, "category", where)
             if not keep(category):
