@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from safemlrm.executors.config import Executor, RaySpec
 from safemlrm.types import Part
 
 
@@ -81,6 +82,8 @@ class RunConfig(Spec):
     )
     html_report: bool = True
     profiles_dir: str | None = Field(default=None, description="folder of user model profiles (YAML)")
+    executor: Executor = Field(default="local", description="local = in this process; ray = targets as Ray actors")
+    ray: RaySpec = Field(default_factory=RaySpec, description="Ray executor settings (used when executor: ray)")
 
     @field_validator("targets")
     @classmethod
