@@ -17,8 +17,10 @@ import argparse
 import asyncio
 import contextlib
 import random
+import signal
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -91,6 +93,21 @@ def echo_reply(body: dict[str, Any]) -> str:
     return f"Echo: {last_user_text(body)[:200]}"
 
 
+def bench_reply(body: dict[str, Any]) -> str:
+    """A reply that differs per prompt and suits both roles of a benchmark run.
+
+    A rubric-judge prompt (it asks for ``#thescore``) gets a verdict whose score depends on the judged
+    text; any other prompt gets ``<think>`` reasoning and an answer that both quote the prompt, so each
+    probe's reasoning, answer and whole text differ and no judge cache hides a call.
+    """
+    text = last_user_text(body)
+    if "#thescore" in text:
+        score = 1 + zlib.crc32(text.encode()) % 5
+        return f"#thereason: the mock judge read {len(text)} characters.\n#thescore: {score}"
+    tail = text[-120:]
+    return f"<think>The user asks: {tail}. I weigh the request.</think>Answer to: {tail}"
+
+
 MALFORMED_BODY = b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "message": {"role": "assis'
 
 
@@ -158,6 +175,8 @@ class MockChatServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/stats", self._stats)
+        app.router.add_post("/stats/reset", self._reset_stats)
         return app
 
     async def start(self) -> str:
@@ -306,6 +325,18 @@ class MockChatServer:
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Counters for a benchmark that runs the server in another process."""
+        return self._json(
+            {"requests": self._count, "outcomes": dict(self.outcomes), "max_in_flight": self.max_in_flight}
+        )
+
+    async def _reset_stats(self, request: web.Request) -> web.Response:
+        self._count = 0
+        self.outcomes.clear()
+        self.max_in_flight = self.in_flight
+        return self._json({"ok": True})
+
 
 # ---------------------------------------------------------------- standalone
 
@@ -319,6 +350,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="fixed delay before each answer")
     parser.add_argument("--reply", default=None, help="fixed reply (default: echo the user)")
+    parser.add_argument(
+        "--bench-replies",
+        action="store_true",
+        help="judge-aware replies that differ per prompt: <think> reasoning + answer, or a rubric verdict",
+    )
     parser.add_argument("--reasoning", default=None, help="native reasoning text added to every reply")
     parser.add_argument(
         "--reasoning-field", default="reasoning_content", choices=["reasoning_content", "reasoning"]
@@ -337,7 +373,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     server = MockChatServer(
-        reply=args.reply,
+        reply=bench_reply if args.bench_replies else args.reply,
         reasoning=args.reasoning,
         reasoning_field=args.reasoning_field,
         latency_s=args.latency_ms / 1000.0,
@@ -357,8 +393,13 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     base_url = await server.start()
     print(f"mock OpenAI server listening on {base_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(signum, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await server.stop()
         print(f"served {server.request_count} requests: {dict(server.outcomes)}", file=sys.stderr, flush=True)
