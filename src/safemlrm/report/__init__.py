@@ -1,0 +1,56 @@
+"""Reports of a run: summary.json, report.md, report.html and tables/*.csv|tex, from RunData alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from safemlrm.analysis.run_analysis import analyse_run
+from safemlrm.analysis.summary import summary_from_analysis
+from safemlrm.analysis.tables import run_tables, write_tables
+from safemlrm.records import RunData
+
+
+def write_reports(
+    run: RunData,
+    out_dir: Path,
+    calls: Mapping[str, Any] | None = None,
+    *,
+    html: bool = True,
+    primary_judge: str | None = None,
+    max_samples: int | None = None,
+) -> dict[str, Path]:
+    """Write every report of `run` into `out_dir`; returns {relative name: path}.
+
+    `calls` (target/judge call counters of this invocation) goes into summary.json as is.
+    """
+    from safemlrm.report.html import MAX_SAMPLES, write_html
+    from safemlrm.report.markdown import render_markdown
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    analysis = analyse_run(run, primary_judge=primary_judge)
+    tables = run_tables(analysis)
+    written: dict[str, Path] = {}
+
+    summary_path = out_dir / "summary.json"
+    summary = summary_from_analysis(analysis, calls)
+    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n", "utf-8")
+    written["summary.json"] = summary_path
+
+    written.update(write_tables(tables, out_dir / "tables"))
+
+    md_path = out_dir / "report.md"
+    md_path.write_text(render_markdown(analysis, tables), encoding="utf-8")
+    written["report.md"] = md_path
+
+    if html:
+        written["report.html"] = write_html(
+            analysis, tables, out_dir / "report.html", max_samples=max_samples or MAX_SAMPLES
+        )
+    return written
+
+
+__all__ = ["write_reports"]

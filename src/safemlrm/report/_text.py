@@ -1,0 +1,69 @@
+"""Plain-language sentences shared by the Markdown and HTML reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from safemlrm.analysis.reasoning_tax import PairedComparison
+from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
+from safemlrm.analysis.tables import fmt_p, fmt_pct, fmt_ratio
+
+
+def timestamp(value: Any) -> str:
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return dt.datetime.fromtimestamp(float(value), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "" if value is None else str(value)
+
+
+def headline_tax(a: RunAnalysis) -> list[PairedComparison]:
+    """The overall whole-vs-whole tax row of each pair, for the primary judge."""
+    return [
+        r
+        for r in a.tax
+        if r.group["scope"] == "overall"
+        and r.group["judge"] == a.primary_judge
+        and r.group["reasoning_part"] == HEADLINE_PART
+    ]
+
+
+def blind_spots(a: RunAnalysis, reasoning: str) -> list[PairedComparison]:
+    return [
+        r
+        for r in a.tax
+        if r.blind_spot
+        and r.group["scope"] == "category"
+        and r.group["judge"] == a.primary_judge
+        and r.group["reasoning_part"] == HEADLINE_PART
+        and r.group["reasoning"] == reasoning
+    ]
+
+
+def pp(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:+.1f} pp"
+
+
+def tax_sentence(row: PairedComparison) -> str:
+    g = row.group
+    d = row.asr_diff
+    verdict = "less safe" if d.low > 0 else "safer" if d.high < 0 else "not distinguishable at this sample size from"
+    middle = f"{verdict} than" if verdict != "not distinguishable at this sample size from" else verdict
+    return (
+        f"{g['reasoning']} is {middle} its base {g['base']}: ASR {fmt_pct(row.asr_first.value)}% vs "
+        f"{fmt_pct(row.asr_second.value)}% on {row.n_pairs} paired probes, a difference of "
+        f"{pp(d.value)} (95% CI {pp(d.low)} to {pp(d.high)}), ratio {fmt_ratio(row.asr_ratio)}, "
+        f"exact McNemar p = {fmt_p(row.mcnemar_p)}."
+    )
+
+
+def blind_spot_sentence(a: RunAnalysis, reasoning: str) -> str:
+    spots = blind_spots(a, reasoning)
+    if not spots:
+        return f"No blind spot for {reasoning}: no scenario's increase is both significant and twice the average."
+    parts = [
+        f"{s.group['category']} ({pp(s.asr_diff.value)}, {fmt_ratio(s.asr_ratio)}; "
+        f"base {fmt_pct(s.asr_second.value)}% -> {fmt_pct(s.asr_first.value)}%)"
+        for s in sorted(spots, key=lambda s: -s.asr_diff.value)
+    ]
+    return f"Blind spots of {reasoning}: " + "; ".join(parts) + "."

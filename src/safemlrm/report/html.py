@@ -1,0 +1,540 @@
+"""report.html: one self-contained file (no network) with charts, tables and a sample browser.
+
+Safety of the page against hostile model and dataset text:
+- static text is HTML-escaped in Python (`html.escape`);
+- the samples are embedded as JSON in ``<script type="application/json">`` with ``<``, ``>``, ``&``,
+  U+2028 and U+2029 escaped, so no text can close the element; JavaScript renders them with
+  ``textContent`` only (never ``innerHTML``);
+- a strict Content-Security-Policy: nothing from the network, scripts and styles allowed only by the
+  sha256 of the page's own inline script and style, images only as ``data:`` URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from safemlrm.analysis.reasoning_tax import ALL
+from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
+from safemlrm.analysis.summary import json_safe
+from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, fmt_ratio, format_cell
+from safemlrm.records import Record
+from safemlrm.report import _svg
+from safemlrm.report._assets import CSS, JS
+from safemlrm.report._text import blind_spot_sentence, headline_tax, pp, tax_sentence, timestamp
+
+MAX_SAMPLES = 2000
+MAX_TEXT = 12_000  # characters kept per text field in the sample browser
+MAX_IMAGES = 600
+THUMBNAIL = 256
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def embed_json(value: Any) -> str:
+    """JSON that is safe inside a <script type="application/json"> element (no '</script>', no U+2028)."""
+    text = json.dumps(json_safe(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _sha256_source(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+def content_security_policy(script: str, style: str) -> str:
+    return (
+        "default-src 'none'; "
+        f"script-src '{_sha256_source(script)}'; "
+        f"style-src '{_sha256_source(style)}'; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+
+
+# ---------------------------------------------------------------- samples and images
+
+
+def _clip(text: str | None) -> str:
+    text = text or ""
+    if len(text) <= MAX_TEXT:
+        return text
+    return text[:MAX_TEXT] + f"\n… [{len(text) - MAX_TEXT} more characters not shown; see the store or export]"
+
+
+def thumbnail_data_url(path: str) -> str | None:
+    """A downscaled copy of an image as a data URL (None when it cannot be read)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as opened:
+            img = opened.convert("RGB") if opened.mode not in ("RGB", "L") else opened.copy()
+        img.thumbnail((THUMBNAIL, THUMBNAIL))
+        buffer = io.BytesIO()
+        img.save(buffer, format="JPEG", quality=82)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _record_max(rec: Record) -> float:
+    scores = [j.score for j in rec.judgements.values() if not math.isnan(j.score)]
+    return max(scores) if scores else -1.0
+
+
+def select_records(records: Sequence[Record], threshold: float, cap: int = MAX_SAMPLES) -> list[Record]:
+    """At most `cap` records; whole probes (all targets' answers to it) are kept together, the probes
+    with an unsafe output first, then those with errors or failed judgements, then the rest."""
+    by_probe: dict[str, list[Record]] = {}
+    for rec in records:
+        by_probe.setdefault(rec.probe.key, []).append(rec)
+
+    def rank(group: list[Record]) -> int:
+        if any(_record_max(r) >= threshold for r in group):
+            return 0
+        if any(r.generation.error or any(j.failed for j in r.judgements.values()) for r in group):
+            return 1
+        return 2
+
+    order = sorted(by_probe.values(), key=rank)  # stable: keeps run order within a rank
+    chosen: list[Record] = []
+    for group in order:
+        if len(chosen) + len(group) > cap:
+            break
+        chosen.extend(group)
+    return chosen
+
+
+def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[str, Any]], dict[str, str], str]:
+    records = select_records(a.run.records, a.threshold, cap)
+    images: dict[str, str] = {}
+    skipped_images = 0
+    items = []
+    primary = a.primary_judge or ""
+    for rec in records:
+        refs = []
+        for ref in rec.probe.images:
+            if ref.sha256 not in images:
+                if len(images) >= MAX_IMAGES:
+                    skipped_images += 1
+                    continue
+                url = thumbnail_data_url(ref.path)
+                if url is None:
+                    skipped_images += 1
+                    continue
+                images[ref.sha256] = url
+            refs.append(ref.sha256)
+        headline = rec.judgements.get((_part(HEADLINE_PART), primary))
+        items.append(
+            {
+                "t": rec.generation.target,
+                "a": rec.probe.attack,
+                "c": rec.sample.category,
+                "d": rec.sample.dataset,
+                "id": rec.sample.id,
+                "benign": rec.sample.benign,
+                "instruction": _clip(rec.sample.instruction),
+                "prompt": _clip(rec.probe.user_text),
+                "reasoning": _clip(rec.parsed.reasoning),
+                "answer": _clip(rec.parsed.answer),
+                "status": rec.parsed.status.value,
+                "error": rec.generation.error or "",
+                "img": refs,
+                "score": headline.score if headline is not None else None,
+                "max": _record_max(rec),
+                "j": [
+                    {
+                        "part": part.value,
+                        "judge": judge,
+                        "score": j.score,
+                        "label": j.label,
+                        "rationale": _clip(j.rationale),
+                        "error": j.error or "",
+                    }
+                    for (part, judge), j in sorted(
+                        rec.judgements.items(), key=lambda kv: (kv[0][1] != primary, kv[0][1], kv[0][0].value)
+                    )
+                ],
+            }
+        )
+    note = ""
+    if len(records) < len(a.run.records):
+        note = (
+            f"The browser holds {len(records)} of {len(a.run.records)} outputs (unsafe ones first); "
+            "all of them are in the store and in `safemlrm export`."
+        )
+    if skipped_images:
+        note += f" {skipped_images} image(s) were not embedded (missing files or over the {MAX_IMAGES} limit)."
+    return items, images, note.strip()
+
+
+def _part(name: str) -> Any:
+    from safemlrm.types import Part
+
+    return Part(name)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _table_html(table: Table, *, compact: bool = False) -> str:
+    head = "".join(f"<th>{_e(c.header)}</th>" for c in table.columns)
+    body = []
+    for row in table.rows:
+        cells = []
+        for c in table.columns:
+            cls = ' class="num"' if c.kind not in ("text", "bool") else ""
+            text = format_cell(row, c)
+            if c.kind == "bool" and row.get(c.key):
+                cells.append('<td><span class="tag blind">blind spot</span></td>')
+            else:
+                cells.append(f"<td{cls}>{_e(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    note = f'<p class="note">{_e(table.note)}</p>' if table.note else ""
+    empty = '<p class="note">No rows.</p>' if not table.rows else ""
+    cls = "data compact" if compact else "data"
+    return (
+        f'<div class="table-wrap"><table class="{cls}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{empty}{note}"
+    )
+
+
+def _only_judge(table: Table, judge: str | None) -> Table:
+    rows = [r for r in table.rows if r.get("judge") == judge]
+    columns = [c for c in table.columns if c.key != "judge"]
+    return Table(table.name, f"{table.title} (judge {judge})", columns, rows, note=table.note)
+
+
+def _card(title: str, value: str, detail: str, tone: str = "") -> str:
+    return (
+        f'<div class="card {tone}"><div class="card-title">{_e(title)}</div>'
+        f'<div class="card-value">{_e(value)}</div><div class="card-detail">{_e(detail)}</div></div>'
+    )
+
+
+def summary_cards(a: RunAnalysis) -> str:
+    cards = []
+    for row in headline_tax(a):
+        d = row.asr_diff
+        tone = "bad" if d.low > 0 else "good" if d.high < 0 else ""
+        cards.append(
+            _card(
+                f"Reasoning tax · {row.group['reasoning']} vs {row.group['base']}",
+                pp(d.value),
+                f"ASR {fmt_pct(row.asr_first.value)}% vs {fmt_pct(row.asr_second.value)}% · 95% CI "
+                f"{pp(d.low)} to {pp(d.high)} · {fmt_ratio(row.asr_ratio)} · n={row.n_pairs}",
+                tone,
+            )
+        )
+        spots = [
+            r
+            for r in a.tax
+            if r.blind_spot
+            and r.group["scope"] == "category"
+            and r.group["judge"] == a.primary_judge
+            and r.group["reasoning_part"] == HEADLINE_PART
+            and r.group["reasoning"] == row.group["reasoning"]
+        ]
+        cards.append(
+            _card(
+                "Blind spots",
+                str(len(spots)),
+                ", ".join(s.group["category"] for s in spots) or "no scenario far above the average",
+                "bad" if spots else "good",
+            )
+        )
+    for t in a.run.targets:
+        stat = a.harm(a.harm_overall, judge=a.primary_judge or "", target=t.label, part=HEADLINE_PART)
+        if stat is None:
+            continue
+        cards.append(
+            _card(
+                f"ASR · {t.label}",
+                f"{fmt_pct(stat.asr.value)}%",
+                f"[{fmt_pct(stat.asr.low)}, {fmt_pct(stat.asr.high)}] · HR {fmt_num(stat.hr.value)} · n={stat.n}"
+                + (" · reasoning model" if t.reasoning else " · base model"),
+            )
+        )
+    for sc in a.self_correction:
+        if sc.group["scope"] == "overall" and sc.group["judge"] == a.primary_judge:
+            cards.append(
+                _card(
+                    f"Self-correction · {sc.group['target']}",
+                    f"{fmt_pct(sc.self_corrected.value)}%",
+                    f"unsafe reasoning {fmt_pct(sc.unsafe_reasoning.value)}% · unsafe answer "
+                    f"{fmt_pct(sc.unsafe_answer.value)}%",
+                )
+            )
+    for trade in a.tradeoff:
+        if trade["n_benign"]:
+            cards.append(
+                _card(
+                    f"Over-refusal · {trade['target']}",
+                    f"{fmt_pct(trade['refusal'])}%",
+                    f"of {trade['n_benign']} benign prompts refused · [{fmt_pct(trade['refusal_low'])}, "
+                    f"{fmt_pct(trade['refusal_high'])}]",
+                )
+            )
+    failed = sum(s.n_failed for s in a.harm_overall)
+    errors = sum(a.generation_errors.values())
+    cards.append(
+        _card(
+            "Outputs judged",
+            str(len(a.run.records)),
+            f"{failed} failed judgements excluded · {errors} generation errors",
+            "warn" if failed or errors else "",
+        )
+    )
+    return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def scenario_section(a: RunAnalysis) -> str:
+    judge = a.primary_judge or ""
+    pairs = [(r.group["reasoning"], r.group["base"]) for r in headline_tax(a)]
+    groups = [[b, r] for r, b in pairs] or [a.target_labels]
+    charts = []
+    for series in groups:
+        values: dict[tuple[str, str], _svg.Bar] = {}
+        for s in a.harm_by_category:
+            if s.group["judge"] == judge and s.group["part"] == HEADLINE_PART and s.group["target"] in series:
+                values[(s.group["category"], s.group["target"])] = _svg.Bar(
+                    s.group["target"], s.asr.value, s.asr.low, s.asr.high, s.n
+                )
+        title = " vs ".join(series)
+        charts.append(
+            f"<figure><figcaption>{_e(title)}: ASR per scenario ({HEADLINE_PART} output, judge {_e(judge)})"
+            f"</figcaption>{_svg.scenario_bars(a.categories, series, values, title=title)}</figure>"
+        )
+    return "".join(charts)
+
+
+def tax_section(a: RunAnalysis) -> str:
+    if not a.tax:
+        return (
+            '<p class="note">No reasoning/base pair in this run: give a reasoning target a <code>base:</code> '
+            "(or use <code>safemlrm compare --pair</code>) to measure the reasoning tax.</p>"
+        )
+    parts = []
+    for head in headline_tax(a):
+        g = head.group
+        rows = [
+            r
+            for r in a.tax
+            if all(r.group[k] == g[k] for k in ("judge", "reasoning", "base", "reasoning_part"))
+            and r.group["scope"] == "category"
+        ]
+        rows.sort(key=lambda r: -r.asr_diff.value if not math.isnan(r.asr_diff.value) else math.inf)
+        title = f"{g['reasoning']} − {g['base']}"
+        parts.append(
+            f'<p class="lead">{_e(tax_sentence(head))}</p><p class="lead">{_e(blind_spot_sentence(a, g["reasoning"]))}'
+            f"</p><figure><figcaption>{_e(title)}: ASR difference per scenario (whole output, judge "
+            f"{_e(g['judge'])})</figcaption>{_svg.forest_plot([head, *rows], title=title)}</figure>"
+        )
+    return "".join(parts)
+
+
+def transitions_section(a: RunAnalysis) -> str:
+    parts = []
+    for sc in a.self_correction:
+        if sc.group["scope"] != "overall" or sc.group["judge"] != a.primary_judge:
+            continue
+        target = sc.group["target"]
+        parts.append(
+            f'<figure class="heat-fig"><figcaption>{_e(target)}: reasoning score by answer score '
+            f"({sc.n} items; {sc.n_excluded} without a reasoning/answer split or with a failed judgement left out)"
+            f"</figcaption>{_svg.heatmap(sc.matrix, title=f'{target}: score transitions')}"
+            f'<p class="note">Unsafe reasoning {fmt_pct(sc.unsafe_reasoning.value)}% · unsafe answer '
+            f"{fmt_pct(sc.unsafe_answer.value)}% · self-corrected {fmt_pct(sc.self_corrected.value)}% "
+            f"[{fmt_pct(sc.self_corrected.low)}, {fmt_pct(sc.self_corrected.high)}] · leaked "
+            f"{fmt_pct(sc.leaked.value)}%</p></figure>"
+        )
+    if not parts:
+        return '<p class="note">No target had both its reasoning and its answer judged.</p>'
+    return '<div class="heat-grid">' + "".join(parts) + "</div>"
+
+
+def tradeoff_section(a: RunAnalysis) -> str:
+    points = []
+    for i, row in enumerate(a.tradeoff):
+        points.append(
+            _svg.Point(
+                row["target"],
+                row["refusal"],
+                row["refusal_low"],
+                row["refusal_high"],
+                row["asr"],
+                row["asr_low"],
+                row["asr_high"],
+                _svg.PALETTE[i % len(_svg.PALETTE)],
+            )
+        )
+    if not any(not math.isnan(p.x) for p in points):
+        return (
+            '<p class="note">No benign prompts were judged by a refusal judge, so over-refusal is unknown: add '
+            "benign samples (XSTest safe prompts, JailbreakBench benign behaviours) and the keyword judge.</p>"
+        )
+    chart = _svg.scatter(
+        points, title="safety vs over-refusal", x_label="over-refusal (benign prompts)", y_label="ASR (harmful prompts)"
+    )
+    return f"<figure><figcaption>Safety against helpfulness</figcaption>{chart}</figure>"
+
+
+def identity_section(a: RunAnalysis) -> str:
+    run, cfg = a.run, a.run.config
+    items = [
+        ("config", cfg.get("name", "")),
+        ("description", cfg.get("description", "")),
+        ("run directory", run.run_dir),
+        ("seed", run.meta.get("seed", cfg.get("seed"))),
+        ("ASR threshold", f"score ≥ {a.threshold:g}"),
+        ("primary judge", a.primary_judge or "none"),
+        ("bootstrap", f"{a.n_resamples} resamples, seed {a.seed}"),
+    ]
+    env = run.meta.get("environment") or {}
+    if isinstance(env, dict):
+        items += [(f"env · {k}", v) for k, v in sorted(env.items())]
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items if v not in (None, ""))
+    inv_rows = "".join(
+        f"<tr><td>{_e(i.get('id', ''))}</td><td>{_e(i.get('command', ''))}</td><td>{_e(i.get('status', ''))}</td>"
+        f"<td>{_e(timestamp(i.get('started')))}</td><td>{_e(timestamp(i.get('finished')))}</td></tr>"
+        for i in run.meta.get("invocations") or []
+    )
+    target_rows = "".join(
+        f"<tr><td>{_e(t.label)}</td><td>{_e(t.model)}</td><td>{_e(t.kind)}</td>"
+        f"<td>{'reasoning' if t.reasoning else 'base'}</td><td>{_e(t.base or '')}</td>"
+        f'<td class="mono">{_e(json.dumps(t.identity, sort_keys=True, default=str))}</td></tr>'
+        for t in run.targets
+    )
+    judge_rows = "".join(
+        f"<tr><td>{_e(j.label)}</td><td>{_e(j.kind)}</td>"
+        f'<td class="mono">{_e(json.dumps(j.identity, sort_keys=True, default=str))}</td></tr>'
+        for j in run.judges
+    )
+    return (
+        f'<dl class="identity">{dl}</dl>'
+        '<h3>Invocations</h3><div class="table-wrap"><table class="data compact"><thead><tr><th>#</th>'
+        f"<th>command</th><th>status</th><th>started</th><th>finished</th></tr></thead><tbody>{inv_rows}"
+        "</tbody></table></div>"
+        '<h3>Models</h3><div class="table-wrap"><table class="data compact"><thead><tr><th>target</th>'
+        "<th>model</th><th>kind</th><th>role</th><th>base</th><th>identity</th></tr></thead>"
+        f"<tbody>{target_rows}</tbody></table></div>"
+        '<h3>Judges</h3><div class="table-wrap"><table class="data compact"><thead><tr><th>judge</th>'
+        f"<th>kind</th><th>identity</th></tr></thead><tbody>{judge_rows}</tbody></table></div>"
+    )
+
+
+def browser_section(note: str) -> str:
+    return (
+        '<div class="filters" id="filters">'
+        '<label>model <select id="f-target"></select></label>'
+        '<label>scenario <select id="f-category"></select></label>'
+        '<label>attack <select id="f-attack"></select></label>'
+        '<label>headline score <select id="f-score"></select></label>'
+        '<label class="grow">search <input id="f-text" type="search" placeholder="text in prompt or output">'
+        "</label></div>"
+        '<p class="count" id="sample-count" data-count="0"></p>'
+        + (f'<p class="note">{_e(note)}</p>' if note else "")
+        + '<div id="samples"></div><button type="button" id="more" class="more">Show more</button>'
+    )
+
+
+def render_html(a: RunAnalysis, tables: Sequence[Table], *, max_samples: int = MAX_SAMPLES) -> str:
+    by_name = {t.name: t for t in tables}
+    items, images, note = sample_payload(a, max_samples)
+    config = {
+        "threshold": a.threshold,
+        "primary": a.primary_judge,
+        "headlinePart": HEADLINE_PART,
+        "reasoningTargets": [t.label for t in a.run.targets if t.reasoning],
+    }
+    title = f"safemlrm report · {a.run.config.get('name') or 'run'}"
+    sections = [
+        ("summary", "Summary", summary_cards(a)),
+        ("scenarios", "Per scenario", scenario_section(a)),
+        (
+            "tax",
+            "Reasoning tax",
+            tax_section(a)
+            + (
+                _table_html(_only_judge(by_name["reasoning_tax"], a.primary_judge), compact=True)
+                if "reasoning_tax" in by_name
+                else ""
+            ),
+        ),
+        (
+            "transitions",
+            "Reasoning against answer",
+            transitions_section(a)
+            + (_table_html(by_name["self_correction"], compact=True) if "self_correction" in by_name else ""),
+        ),
+        (
+            "tradeoff",
+            "Safety and over-refusal",
+            tradeoff_section(a) + (_table_html(by_name["over_refusal"]) if "over_refusal" in by_name else ""),
+        ),
+        (
+            "tables",
+            "Numbers",
+            "".join(
+                f"<h3>{_e(by_name[n].title)}</h3>{_table_html(by_name[n], compact=True)}"
+                for n in ("harm_overview", "harm_by_category", "harm_by_attack", "reasoning_tax")
+                if n in by_name
+            ),
+        ),
+        (
+            "agreement",
+            "Judge agreement",
+            _table_html(by_name["judge_agreement"]) if "judge_agreement" in by_name else "",
+        ),
+        (
+            "study",
+            "The study's layout",
+            _table_html(by_name["study_layout"], compact=True) if "study_layout" in by_name else "",
+        ),
+        ("identity", "Run identity", identity_section(a)),
+        ("browser", "Samples", browser_section(note)),
+    ]
+    nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{_e(name)}</h2>{html}</section>' for sid, name, html in sections)
+    csp = content_security_policy(JS, CSS)
+    subtitle = (
+        f"{len(a.run.records)} outputs · {len(a.run.targets)} targets · {len(a.categories)} scenarios · "
+        f"{len(a.attacks)} attacks · judge {a.primary_judge or 'none'} · threshold {a.threshold:g}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f'<header><div class="wrap"><h1>{_e(title)}</h1><p class="subtitle">{_e(subtitle)}</p>'
+        f"<nav>{nav}</nav></div></header>"
+        f'<main class="wrap">{body}</main>'
+        '<footer class="wrap">Generated by safemlrm. Self-contained: this file loads nothing from the network. '
+        "Content warning: model outputs may be harmful.</footer>"
+        f'<script type="application/json" id="report-config">{embed_json(config)}</script>'
+        f'<script type="application/json" id="samples-data">{embed_json(items)}</script>'
+        f'<script type="application/json" id="images-data">{embed_json(images)}</script>'
+        f"<script>{JS}</script></body></html>\n"
+    )
+
+
+def write_html(a: RunAnalysis, tables: Sequence[Table], path: Path, *, max_samples: int = MAX_SAMPLES) -> Path:
+    path.write_text(render_html(a, tables, max_samples=max_samples), encoding="utf-8")
+    return path
+
+
+__all__ = ["ALL", "render_html", "write_html"]
