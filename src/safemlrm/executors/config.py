@@ -48,4 +48,5 @@ class RaySpec(RayActors):
     )
 
     def actors_for(self, label: str) -> RayActors:
-        return self.by_label.get(label, RayActors(actors=self.actors, num_gpus=self.num_gpus, num_cpus=self.num_cpus))
+        default = RayActors(actors=self.actors, num_gpus=self.num_gpus, num_cpus=self.num_cpus)
+        return self.by_label.get(label, default)
