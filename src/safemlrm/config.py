@@ -82,8 +82,8 @@ class RunConfig(Spec):
     )
     html_report: bool = True
     profiles_dir: str | None = Field(default=None, description="folder of user model profiles (YAML)")
-    executor: Executor = Field(default="local", description="local = in this process; ray = targets as Ray actors")
-    ray: RaySpec = Field(default_factory=RaySpec, description="Ray executor settings (used when executor: ray)")
+    executor: Executor = Field(default="local", description="local = in this process; ray = as Ray actors")
+    ray: RaySpec = Field(default_factory=RaySpec, description="Ray executor settings (for executor: ray)")
 
     @field_validator("targets")
     @classmethod

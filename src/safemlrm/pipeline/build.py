@@ -13,6 +13,7 @@ from typing import Any
 from safemlrm import __version__, plugins
 from safemlrm.config import DatasetSpec, RunConfig
 from safemlrm.context import PluginContext
+from safemlrm.executors import create_judge, create_target
 from safemlrm.hashing import content_hash
 from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
@@ -94,7 +95,7 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
     for spec in config.targets:
         resolved = resolve_target(spec, config.profiles_dir)
         params = _with_seed(plugins.targets.get(resolved.kind), resolved.params, config.seed)
-        target = plugins.targets.create(resolved.kind, params, ctx.with_label(spec.name))
+        target = create_target(config, resolved.kind, params, ctx.with_label(spec.name))
         parser = build_parser(resolved, ctx)
         identity = redact(target.identity())
         info = TargetInfo(
@@ -115,7 +116,7 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity)))
     built_judges = []
     for jspec in config.judges:
-        judge = plugins.judges.create(jspec.kind, jspec.params, ctx.with_label(jspec.label))
+        judge = create_judge(config, jspec.kind, jspec.params, ctx.with_label(jspec.label))
         identity = redact(judge.identity())
         built_judges.append(
             BuiltJudge(jspec.label, judge, JudgeInfo(jspec.label, jspec.kind, identity), content_hash(identity))
