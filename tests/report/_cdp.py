@@ -56,8 +56,13 @@ class Browser:
     async def __aenter__(self) -> Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="safemlrm-chromium-")
         self._proc = subprocess.Popen(
-            [self.executable, *FLAGS, f"--user-data-dir={self._profile.name}", f"--window-size={self.width},{self.height}",
-             "about:blank"],
+            [
+                self.executable,
+                *FLAGS,
+                f"--user-data-dir={self._profile.name}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -81,7 +86,10 @@ class Browser:
             await self.send(f"{domain}.enable")
         await self.send(
             "Emulation.setDeviceMetricsOverride",
-            width=self.width, height=self.height, deviceScaleFactor=1, mobile=False,
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         return self
 
@@ -106,10 +114,14 @@ class Browser:
                 continue
             method, params = data.get("method", ""), data.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                self.errors.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+                self.errors.append(
+                    "console: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+                )
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
-                self.errors.append("exception: " + str(details.get("exception", {}).get("description") or details.get("text")))
+                self.errors.append(
+                    "exception: " + str(details.get("exception", {}).get("description") or details.get("text"))
+                )
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 self.errors.append("log: " + params["entry"].get("text", ""))
             if method in self._events:

@@ -40,6 +40,11 @@ def blind_spots(a: RunAnalysis, reasoning: str) -> list[PairedComparison]:
     ]
 
 
+def p_text(p: float) -> str:
+    text = fmt_p(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
+
+
 def pp(value: float) -> str:
     return "–" if math.isnan(value) else f"{100 * value:+.1f} pp"
 
@@ -53,7 +58,7 @@ def tax_sentence(row: PairedComparison) -> str:
         f"{g['reasoning']} is {middle} its base {g['base']}: ASR {fmt_pct(row.asr_first.value)}% vs "
         f"{fmt_pct(row.asr_second.value)}% on {row.n_pairs} paired probes, a difference of "
         f"{pp(d.value)} (95% CI {pp(d.low)} to {pp(d.high)}), ratio {fmt_ratio(row.asr_ratio)}, "
-        f"exact McNemar p = {fmt_p(row.mcnemar_p)}."
+        f"exact McNemar p {p_text(row.mcnemar_p)}."
     )
 
 
