@@ -88,6 +88,7 @@ def load_font(font: str, size: int) -> ImageFont.FreeTypeFont:
     return found
 
 
-def font_file(font: ImageFont.FreeTypeFont) -> str:
-    """The file a loaded font came from (for provenance in probe parameters)."""
-    return Path(str(font.path)).name
+def font_available(font: str) -> bool:
+    """Whether a known font (or font file) is installed, without falling back."""
+    files = KNOWN_FONTS[font][0] if font in KNOWN_FONTS else (font,)
+    return any(_try(name, 12) is not None for name in files)
