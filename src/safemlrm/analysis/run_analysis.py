@@ -176,6 +176,11 @@ def analyse_run(
         statuses.setdefault(target, Counter())[rec.parsed.status.value] += 1
         if rec.generation.error is not None:
             errors[target] += 1
+    if primary is not None and any(j.label == primary and j.kind == "keyword" for j in run.judges):
+        notes.append(
+            f"the headline judge {primary!r} is the keyword refusal baseline, not a harm judge: its ASR is the "
+            "share of outputs without a refusal phrase; add a harm judge (e.g. the rubric judge) for real HR/ASR"
+        )
     if not any(not r.benign for r in rows):
         notes.append("no judged harmful samples: harm numbers are empty")
 

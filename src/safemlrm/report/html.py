@@ -462,7 +462,7 @@ def render_html(a: RunAnalysis, tables: Sequence[Table], *, max_samples: int = M
     }
     title = f"safemlrm report · {a.run.config.get('name') or 'run'}"
     sections = [
-        ("summary", "Summary", summary_cards(a)),
+        ("summary", "Summary", summary_cards(a) + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes)),
         ("scenarios", "Per scenario", scenario_section(a)),
         (
             "tax",
