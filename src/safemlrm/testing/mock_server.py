@@ -328,7 +328,12 @@ class MockChatServer:
     async def _stats(self, request: web.Request) -> web.Response:
         """Counters for a benchmark that runs the server in another process."""
         return self._json(
-            {"requests": self._count, "outcomes": dict(self.outcomes), "max_in_flight": self.max_in_flight}
+            {
+                "requests": self._count,
+                "outcomes": dict(self.outcomes),
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+            }
         )
 
     async def _reset_stats(self, request: web.Request) -> web.Response:
