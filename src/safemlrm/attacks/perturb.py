@@ -31,7 +31,7 @@ def perturb_image(
     text_colour: str | None = None,
     seed: int = 0,
 ) -> Image:
-    """Apply, in this order: text colour, contrast, rotation (canvas grows, white fill), Gaussian noise."""
+    """Apply, in this order: text colour, contrast, rotation (the canvas grows), Gaussian noise."""
     import numpy as np
     from PIL import Image as PILImage
     from PIL import ImageEnhance
@@ -42,7 +42,9 @@ def perturb_image(
     if contrast != 1.0:
         result = ImageEnhance.Contrast(result).enhance(contrast)
     if rotate:
-        result = result.rotate(rotate, expand=True, fillcolor=(255, 255, 255), resample=PILImage.Resampling.BICUBIC)
+        # fill the grown canvas with the background (the corner pixel), not a visible frame
+        background = result.getpixel((0, 0))
+        result = result.rotate(rotate, expand=True, fillcolor=background, resample=PILImage.Resampling.BICUBIC)
     if noise_std > 0:
         rng = np.random.default_rng(seed)
         pixels = np.asarray(result, dtype=np.float32)
