@@ -471,15 +471,16 @@ class OpenAITarget:
 
     async def _generate_one(self, probe: Probe) -> Generation:
         state = self._loop_state()
+        probe_key = probe.key  # a content hash: compute it once
         key: str | None = None
         try:
             key = self._api_key()
             body = await self._request_body(probe)
         except _FatalError as exc:
-            return Generation(probe_key=probe.key, target=self.label, error=str(exc))
+            return Generation(probe_key=probe_key, target=self.label, error=str(exc))
         except (OSError, ValueError) as exc:  # unreadable or corrupt image: no request can succeed
             error = f"cannot build the request: {exc}"
-            return Generation(probe_key=probe.key, target=self.label, error=error)
+            return Generation(probe_key=probe_key, target=self.label, error=error)
         attempts = self.params.max_retries + 1
         last_error = ""
         for attempt in range(attempts):
@@ -495,8 +496,8 @@ class OpenAITarget:
             except _FatalError as exc:
                 endpoint.failures += 1
                 error = redact_secret(str(exc), key)
-                log.warning("%s: probe %s failed: %s", self.label, probe.key[:12], error)
-                return Generation(probe_key=probe.key, target=self.label, error=error)
+                log.warning("%s: probe %s failed: %s", self.label, probe_key[:12], error)
+                return Generation(probe_key=probe_key, target=self.label, error=error)
             except _RetryableError as exc:
                 endpoint.failures += 1
                 last_error = redact_secret(str(exc), key)
@@ -506,7 +507,7 @@ class OpenAITarget:
                 state.slots.release()  # never held while backing off
             if result is not None:
                 return Generation(
-                    probe_key=probe.key,
+                    probe_key=probe_key,
                     target=self.label,
                     text=result.text,
                     reasoning=result.reasoning,
@@ -529,8 +530,8 @@ class OpenAITarget:
                 )
                 await self.sleep(delay)
         error = f"failed after {attempts} attempt{'s' if attempts > 1 else ''}: {last_error}"
-        log.warning("%s: probe %s %s", self.label, probe.key[:12], error[:300])
-        return Generation(probe_key=probe.key, target=self.label, error=error)
+        log.warning("%s: probe %s %s", self.label, probe_key[:12], error[:300])
+        return Generation(probe_key=probe_key, target=self.label, error=error)
 
     async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
         if len(probes) == 1:
