@@ -61,7 +61,7 @@ async def test_the_samples_own_image(tmp_path: Path) -> None:
 async def test_diffusers_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "diffusers", None)
     sd = attack("sd", tmp_path, {"image_source": "diffusers"})
-    with pytest.raises(ImportError, match=r"needs diffusers and torch: pip install 'safemlrm\[diffusion\]'"):
+    with pytest.raises(ImportError, match=r"needs diffusers \(and torch\): pip install 'safemlrm\[diffusion\]'"):
         await sd.apply(sample())
 
 

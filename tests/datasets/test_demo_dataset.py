@@ -5,9 +5,10 @@ from collections import Counter
 from safemlrm import plugins
 from safemlrm.context import PluginContext
 from safemlrm.datasets.demo import SCENARIOS, demo_benchmark_path
+from safemlrm.types import Sample
 
 
-def load(**params: object) -> list:  # type: ignore[type-arg]
+def load(**params: object) -> list[Sample]:
     return list(plugins.datasets.create("demo", params, PluginContext()).load())
 
 

@@ -127,13 +127,14 @@ class SDImageSource:
 
     def _load_pipeline(self) -> Any:
         try:
-            import torch
             from diffusers import AutoPipelineForText2Image
         except ImportError as exc:
             raise ImportError(
-                f"{self.attack}: `image_source: diffusers` needs diffusers and torch: "
+                f"{self.attack}: `image_source: diffusers` needs diffusers (and torch): "
                 "pip install 'safemlrm[diffusion]' (or give pictures with image_dir)"
             ) from exc
+        import torch  # a dependency of diffusers
+
         d = self.params.diffusion
         device = d.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype_name = d.dtype or ("float16" if device.startswith("cuda") else "float32")
