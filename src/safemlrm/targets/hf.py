@@ -1,0 +1,403 @@
+"""Hugging Face transformers in-process: VLMs and text LMs, batched generation with left padding.
+
+The model loads on first use, in a worker thread, and every batch runs there too, so the event loop
+stays free. Concurrent ``generate`` calls are collected into batches by a MicroBatcher. A model may
+be a hub id, a local folder, a ``.gguf`` file (transformers dequantizes it; needs ``gguf``), or
+``pypi:PACKAGE`` for a GGUF model shipped inside an installed Python package (the demo's SmolLM2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field
+
+from safemlrm.context import PluginContext
+from safemlrm.plugins import targets
+from safemlrm.targets._base import TargetParams, prompt_messages
+from safemlrm.targets._batching import MicroBatcher
+from safemlrm.targets._inprocess import (
+    ImageLoadError,
+    ModelSource,
+    load_image,
+    require_modules,
+    resolve_model_source,
+    run_isolating,
+)
+from safemlrm.types import Generation, ImagePart, Probe, TextPart
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'safemlrm[hf]'"
+ModelClass = Literal["image_text", "causal"]
+
+
+@dataclass
+class LoadedModel:
+    """A model with what turns chats into its inputs: a processor (VLMs) or a tokenizer (text LMs)."""
+
+    model: Any
+    processor: Any  # the processor of a VLM, or the tokenizer of a text LM
+    tokenizer: Any
+    model_class: ModelClass
+
+    @property
+    def device(self) -> Any:
+        return self.model.device
+
+
+class ImageOnlyProcessorError(ImportError):
+    pass
+
+
+def _transformers() -> Any:
+    """The transformers module, untyped: its annotations are looser than its behaviour."""
+    import transformers
+
+    return transformers
+
+
+def _image_only_processor(processor_cls: type, image_processor: Any, tokenizer: Any, chat_template: Any) -> Any:
+    """Build a VLM processor without its video processor.
+
+    Qwen-VL processors in transformers 5 take a video processor that needs torchvision, which is not
+    always importable beside a given torch. A subclass whose ``__init__`` names only the image
+    processor and tokenizer makes ``ProcessorMixin`` treat those two as the whole processor.
+    """
+
+    base: Any = processor_cls
+
+    class ImageOnlyProcessor(base):  # type: ignore[misc]
+        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None) -> None:
+            base.__init__(
+                self,
+                image_processor=image_processor,
+                tokenizer=tokenizer,
+                video_processor=None,
+                chat_template=chat_template,
+            )
+
+    ImageOnlyProcessor.__name__ = f"{processor_cls.__name__}ImageOnly"
+    try:
+        return ImageOnlyProcessor(image_processor, tokenizer, chat_template)
+    except TypeError as exc:
+        raise ImageOnlyProcessorError(
+            f"{processor_cls.__name__} cannot be built without its video processor ({exc}); "
+            "install a torchvision that matches your torch"
+        ) from exc
+
+
+@targets.register("hf")
+class HFTarget:
+    """Hugging Face transformers in-process: VLMs and text LMs, batched with left padding."""
+
+    class Params(TargetParams):
+        model_class: Literal["auto", "image_text", "causal"] = Field(
+            default="auto",
+            description="image_text: AutoModelForImageTextToText; causal: AutoModelForCausalLM; auto: by config",
+        )
+        batch_size: int = Field(default=8, ge=1, description="prompts per generate() call")
+        max_wait_ms: float = Field(default=20.0, ge=0, description="how long a partial batch waits to fill")
+        dtype: str = Field(
+            default="auto",
+            description="float32, bfloat16, float16, or auto: the checkpoint's dtype on GPU, float32 on CPU",
+        )
+        device: str | None = Field(default=None, description="cpu, cuda, cuda:1, mps; default: cuda if present")
+        device_map: str | dict[str, Any] | None = Field(
+            default=None, description="accelerate device map, e.g. auto (spreads a model over GPUs); beats device"
+        )
+        revision: str | None = Field(default=None, description="hub branch, tag or commit")
+        gguf_file: str | None = Field(
+            default=None, description="GGUF file in the model folder (transformers dequantizes it; needs gguf)"
+        )
+        trust_remote_code: bool = Field(default=False, description="run code from the model repo (off unless asked)")
+        attn_implementation: str | None = Field(default=None, description="eager, sdpa, flash_attention_2")
+        top_k: int | None = Field(default=None, ge=1)
+        repetition_penalty: float | None = Field(default=None, gt=0)
+        max_image_pixels: int | None = Field(default=None, ge=1, description="shrink larger images first")
+        chat_template: str | None = Field(default=None, description="a Jinja chat template replacing the model's")
+        chat_template_kwargs: dict[str, Any] = Field(
+            default_factory=dict, description="extra template variables, e.g. enable_thinking"
+        )
+        image_layout: Literal["auto", "flat", "nested"] = Field(
+            default="auto", description="images to the processor as one list, or one list per prompt (Mllama)"
+        )
+        images_on_text_model: Literal["error", "drop"] = Field(
+            default="error", description="what a text-only model does with a probe that has images"
+        )
+
+    def __init__(self, params: Params, ctx: PluginContext) -> None:
+        if not params.model:
+            raise ValueError("target hf: set params.model (a hub id, a folder, a .gguf file or pypi:PACKAGE)")
+        require_modules("hf", "torch", "transformers")
+        self.params = params
+        self.label = ctx.label or "hf"
+        self.source: ModelSource = resolve_model_source(params.model, params.gguf_file)
+        if self.source.gguf_file is not None:
+            require_modules("gguf", "gguf")
+        self.max_batch_size = params.batch_size
+        self.max_concurrency = params.batch_size * 2
+        self._loaded: LoadedModel | None = None
+        self._load_error: str | None = None
+        self._load_lock = threading.Lock()
+        self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
+            self._run_batch, max_batch_size=params.batch_size, max_wait_s=params.max_wait_ms / 1000
+        )
+
+    @classmethod
+    def from_loaded(
+        cls, model: Any, processor: Any, params: Params, ctx: PluginContext, *, model_class: ModelClass
+    ) -> HFTarget:
+        """A target over a model already in memory (notebooks, GPU checks of random-weight models)."""
+        target = cls(params, ctx)
+        target._loaded = target._prepare(model, processor, model_class)
+        return target
+
+    # ------------------------------------------------------------------ identity and prompts
+
+    def identity(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "kind": "hf",
+            "model": self.source.label,
+            "revision": p.revision,
+            "gguf_file": self.source.gguf_file,
+            "model_class": p.model_class,
+            "dtype": p.dtype,
+            "system_prompt": p.system_prompt,
+            "user_prefix": p.user_prefix,
+            "chat_template": p.chat_template,
+            "chat_template_kwargs": p.chat_template_kwargs,
+            "max_image_pixels": p.max_image_pixels,
+            "sampling": self.sampling_kwargs(),
+        }
+
+    def sampling_kwargs(self) -> dict[str, Any]:
+        """Arguments of ``model.generate``; temperature 0 is greedy decoding."""
+        p = self.params
+        kwargs: dict[str, Any] = {"max_new_tokens": p.max_new_tokens, "do_sample": p.temperature > 0}
+        if p.temperature > 0:
+            kwargs["temperature"] = p.temperature
+            if p.top_p is not None:
+                kwargs["top_p"] = p.top_p
+            if p.top_k is not None:
+                kwargs["top_k"] = p.top_k
+        if p.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = p.repetition_penalty
+        return kwargs
+
+    def conversation(self, probe: Probe, model_class: ModelClass) -> tuple[list[dict[str, Any]], list[Any]]:
+        """The probe as chat-template messages, and its images (PIL) in the order they appear."""
+        messages: list[dict[str, Any]] = []
+        images: list[Any] = []
+        for message in prompt_messages(probe, self.params):
+            if model_class == "causal":
+                if message.images and self.params.images_on_text_model == "error":
+                    raise ImageLoadError(
+                        f"{self.source.label} is a text-only model and this probe has {len(message.images)} "
+                        "image(s); use a VLM, a text-only attack, or images_on_text_model: drop"
+                    )
+                messages.append({"role": message.role, "content": message.text})
+                continue
+            parts: list[dict[str, Any]] = []
+            for part in message.content:
+                if isinstance(part, TextPart):
+                    parts.append({"type": "text", "text": part.text})
+                elif isinstance(part, ImagePart):
+                    images.append(load_image(part.image, self.params.max_image_pixels))
+                    parts.append({"type": "image"})
+            messages.append({"role": message.role, "content": parts})
+        return messages, images
+
+    # ------------------------------------------------------------------ loading (worker thread)
+
+    def _torch_dtype(self, torch: Any, device: str) -> Any:
+        name = self.params.dtype
+        if name == "auto":
+            return torch.float32 if device == "cpu" else "auto"
+        value = getattr(torch, name, None)
+        if not isinstance(value, torch.dtype):
+            raise ValueError(f"target {self.label}: unknown dtype {name!r} (float32, bfloat16, float16 or auto)")
+        return value
+
+    def _default_device(self, torch: Any) -> str:
+        if self.params.device:
+            return self.params.device
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _model_class(self, common: dict[str, Any]) -> ModelClass:
+        if self.params.model_class != "auto":
+            return self.params.model_class
+        if self.source.gguf_file is not None:
+            return "causal"  # transformers reads only text architectures from GGUF
+        tf = _transformers()
+        config = tf.AutoConfig.from_pretrained(self.source.path, **common)
+        image_text_types = tf.models.auto.modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+        return "image_text" if config.model_type in image_text_types else "causal"
+
+    def _load_processor(self, common: dict[str, Any]) -> Any:
+        tf = _transformers()
+        try:
+            return tf.AutoProcessor.from_pretrained(self.source.path, **common)
+        except ImportError as exc:
+            if "torchvision" not in str(exc).lower() and "video" not in str(exc).lower():
+                raise
+            log.info("%s: building the processor without video support (%s)", self.source.label, exc)
+            config = tf.AutoConfig.from_pretrained(self.source.path, **common)
+            processor_cls = tf.models.auto.processing_auto.PROCESSOR_MAPPING[type(config)]
+            image_processor = tf.AutoImageProcessor.from_pretrained(self.source.path, **common)
+            tokenizer = tf.AutoTokenizer.from_pretrained(self.source.path, **common)
+            return _image_only_processor(processor_cls, image_processor, tokenizer, tokenizer.chat_template)
+
+    def _prepare(self, model: Any, processor: Any, model_class: ModelClass) -> LoadedModel:
+        tokenizer = getattr(processor, "tokenizer", processor)
+        tokenizer.padding_side = "left"  # generation continues each row from its last token
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.eval()
+        return LoadedModel(model, processor, tokenizer, model_class)
+
+    def _load(self) -> LoadedModel:
+        import torch
+
+        tf = _transformers()
+        common: dict[str, Any] = {"trust_remote_code": self.params.trust_remote_code}
+        if self.params.revision is not None:
+            common["revision"] = self.params.revision
+        if self.source.gguf_file is not None:
+            common["gguf_file"] = self.source.gguf_file
+        device = self._default_device(torch)
+        model_class = self._model_class(common)
+        model_kwargs: dict[str, Any] = {**common, "dtype": self._torch_dtype(torch, device)}
+        if self.params.device_map is not None:
+            model_kwargs["device_map"] = self.params.device_map
+        if self.params.attn_implementation is not None:
+            model_kwargs["attn_implementation"] = self.params.attn_implementation
+        auto_cls = tf.AutoModelForImageTextToText if model_class == "image_text" else tf.AutoModelForCausalLM
+        started = time.perf_counter()
+        model = auto_cls.from_pretrained(self.source.path, **model_kwargs)
+        if self.params.device_map is None:
+            model.to(device)
+        if model_class == "image_text":
+            processor = self._load_processor(common)
+        else:
+            processor = tf.AutoTokenizer.from_pretrained(self.source.path, **common)
+        log.info("%s: loaded %s in %.1f s", self.label, self.source.label, time.perf_counter() - started)
+        return self._prepare(model, processor, model_class)
+
+    def _ensure_loaded(self) -> LoadedModel:
+        with self._load_lock:
+            if self._loaded is not None:
+                return self._loaded
+            if self._load_error is not None:
+                raise RuntimeError(self._load_error)
+            try:
+                self._loaded = self._load()
+            except Exception as exc:
+                self._load_error = f"cannot load {self.source.label}: {type(exc).__name__}: {exc}"
+                raise RuntimeError(self._load_error) from exc
+            return self._loaded
+
+    # ------------------------------------------------------------------ generation (worker thread)
+
+    def _render(self, loaded: LoadedModel, conversation: list[dict[str, Any]]) -> str:
+        text = loaded.processor.apply_chat_template(
+            conversation,
+            tokenize=False,
+            add_generation_prompt=True,
+            chat_template=self.params.chat_template,
+            **self.params.chat_template_kwargs,
+        )
+        if not isinstance(text, str):
+            raise TypeError(f"the chat template rendered {type(text).__name__}, not text")
+        return text
+
+    def _encode(self, loaded: LoadedModel, texts: list[str], images: list[list[Any]]) -> Any:
+        if loaded.model_class == "causal":
+            return loaded.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+        image_arg: Any = None
+        if any(images):
+            nested = self.params.image_layout == "nested" or (
+                self.params.image_layout == "auto" and "Mllama" in type(loaded.processor).__name__
+            )
+            image_arg = images if nested else [image for row in images for image in row]
+        return loaded.processor(
+            text=texts, images=image_arg, padding=True, return_tensors="pt", add_special_tokens=False
+        )
+
+    def _eos_ids(self, loaded: LoadedModel) -> set[int]:
+        ids: set[int] = set()
+        for value in (loaded.model.generation_config.eos_token_id, loaded.tokenizer.eos_token_id):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, list | tuple):
+                ids.update(int(v) for v in value)
+        return ids
+
+    def _generate_rows(self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        import torch
+
+        inputs = self._encode(loaded, [text for text, _ in rows], [images for _, images in rows])
+        inputs = inputs.to(loaded.device)
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        kwargs = self.sampling_kwargs()
+        if self.params.seed is not None and kwargs["do_sample"]:
+            torch.manual_seed(self.params.seed)
+        if not kwargs["do_sample"]:  # keep the checkpoint's sampling defaults from warning
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            output = loaded.model.generate(**inputs, **kwargs, pad_token_id=loaded.tokenizer.pad_token_id)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        eos_ids = self._eos_ids(loaded)
+        results = []
+        for row, prompt_count in zip(new_tokens, prompt_tokens, strict=True):
+            end = next((i + 1 for i, token in enumerate(row) if token in eos_ids), None)
+            kept = row if end is None else row[:end]
+            results.append(
+                {
+                    "text": loaded.tokenizer.decode(kept, skip_special_tokens=True),
+                    "finish_reason": "length" if end is None else "stop",
+                    "usage": {"prompt_tokens": int(prompt_count), "completion_tokens": len(kept)},
+                }
+            )
+        return results
+
+    def _generate_sync(self, probes: list[Probe]) -> list[Generation]:
+        results: dict[int, Generation] = {}
+        try:
+            loaded = self._ensure_loaded()
+        except RuntimeError as exc:
+            return [Generation(probe_key=p.key, target=self.label, error=str(exc)) for p in probes]
+        ready: list[tuple[int, tuple[str, list[Any]]]] = []
+        for index, probe in enumerate(probes):
+            try:
+                conversation, images = self.conversation(probe, loaded.model_class)
+                ready.append((index, (self._render(loaded, conversation), images)))
+            except Exception as exc:  # a bad image or a template that rejects the chat fails this probe only
+                results[index] = Generation(probe_key=probe.key, target=self.label, error=f"{exc}")
+        start = time.perf_counter()
+        outputs = run_isolating([row for _, row in ready], lambda rows: self._generate_rows(loaded, rows))
+        latency = time.perf_counter() - start
+        for (index, _), output in zip(ready, outputs, strict=True):
+            key = probes[index].key
+            if isinstance(output, str):
+                results[index] = Generation(probe_key=key, target=self.label, error=output, latency_s=latency)
+            else:
+                results[index] = Generation(probe_key=key, target=self.label, latency_s=latency, **output)
+        return [results[index] for index in range(len(probes))]
+
+    async def _run_batch(self, probes: list[Probe]) -> list[Generation]:
+        return await asyncio.to_thread(self._generate_sync, probes)
+
+    async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
+        return await self._batcher.submit(list(probes))
+
+    async def aclose(self) -> None:
+        await self._batcher.aclose()
+        self._loaded = None
