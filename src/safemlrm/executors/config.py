@@ -43,6 +43,9 @@ class RaySpec(RayActors):
         default="auto",
         description="send image bytes with each batch: auto = only to actors on another node than the driver",
     )
+    start_timeout_s: float = Field(
+        default=1800, gt=0, description="how long actors may take to be placed and build their plugin"
+    )
     runtime_env: dict[str, Any] = Field(
         default_factory=dict, description="Ray runtime_env for ray.init (pip packages, env_vars, working_dir)"
     )

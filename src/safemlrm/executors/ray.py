@@ -159,8 +159,16 @@ class _ActorPool:
             options = spec.actors_for(ctx.label)
             host = self.ray.remote(PluginHost).options(num_cpus=options.num_cpus, num_gpus=options.num_gpus)
             self.actors: list[Any] = [host.remote(registry, kind, params, ctx) for _ in range(options.actors)]
+            self._warn_if_short(options.actors * options.num_cpus, options.actors * options.num_gpus)
             try:
-                infos: list[dict[str, Any]] = self.ray.get([a.start.remote() for a in self.actors])
+                starts = [a.start.remote() for a in self.actors]
+                infos: list[dict[str, Any]] = self.ray.get(starts, timeout=spec.start_timeout_s)
+            except self.ray.exceptions.GetTimeoutError:
+                raise RuntimeError(
+                    f"{ctx.label}: {options.actors} Ray actor(s) with num_cpus={options.num_cpus}, "
+                    f"num_gpus={options.num_gpus} did not start within {spec.start_timeout_s:.0f} s; "
+                    f"the cluster has {self._free()} free: lower ray.actors/num_cpus/num_gpus or add nodes"
+                ) from None
             except Exception as exc:
                 reason = _cause(exc)
                 raise RuntimeError(f"{ctx.label}: a Ray actor could not build {kind!r}: {reason}") from None
@@ -185,6 +193,21 @@ class _ActorPool:
         self.inflight = [0] * len(self.actors)
         self.alive = [True] * len(self.actors)
         self._next = 0
+
+    def _free(self) -> str:
+        free = self.ray.available_resources()
+        return f"CPU={free.get('CPU', 0):g}, GPU={free.get('GPU', 0):g}"
+
+    def _warn_if_short(self, cpus: float, gpus: float) -> None:
+        free = self.ray.available_resources()
+        if cpus > free.get("CPU", 0) + 1e-9 or gpus > free.get("GPU", 0) + 1e-9:
+            log.warning(
+                "%s: the actors need CPU=%g, GPU=%g but the cluster has %s free; they wait for resources",
+                self.label,
+                cpus,
+                gpus,
+                self._free(),
+            )
 
     def pick(self) -> int:
         live = [i for i, ok in enumerate(self.alive) if ok]
