@@ -67,6 +67,10 @@ class BuiltRun:
             await t.target.aclose()
         for j in self.judges:
             await j.judge.aclose()
+        for _label, attack in self.attacks:
+            close = getattr(attack, "aclose", None)  # optional for attacks: only those that hold a model
+            if close is not None:
+                await close()
 
 
 def _with_seed(kind_cls: type, params: dict[str, Any], seed: int) -> dict[str, Any]:
