@@ -10,6 +10,7 @@ from safemlrm.config import RunConfig, load_config, parse_config
 from safemlrm.pipeline.plan import Plan, dry_run
 from safemlrm.pipeline.runner import RunResult, run_config
 from safemlrm.records import RunData
+from safemlrm.shard import Shard
 from safemlrm.store import load_run
 
 DEMO_CONFIG = "demo.yaml"
@@ -25,11 +26,13 @@ def run(
     *,
     overrides: list[str] | None = None,
     progress: bool = False,
+    shard: str | Shard | None = None,
 ) -> RunResult:
-    """Run (or resume) an evaluation; `safemlrm run CONFIG --out RUN_DIR`."""
+    """Run (or resume) an evaluation; `safemlrm run CONFIG --out RUN_DIR [--shard i/n]`."""
     cfg, base_dir = _config_and_base(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    return run_config(cfg, run_dir, base_dir=base_dir, progress=progress)
+    part = Shard.parse(shard) if shard is not None else None
+    return run_config(cfg, run_dir, base_dir=base_dir, progress=progress, shard=part)
 
 
 def plan(config: str | Path | RunConfig, out: str | Path | None = None, *, overrides: list[str] | None = None) -> Plan:

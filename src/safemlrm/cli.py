@@ -48,7 +48,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(api.plan(args.config, args.out, overrides=args.overrides).render())
         return 0
-    _print_result(api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress))
+    _print_result(
+        api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
+    )
     return 0
 
 
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/<config name>)")
     p.add_argument("--dry-run", action="store_true", help="print the probes, target and judge calls it would make")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--shard", metavar="I/N", help="run only shard I of N (from 0); join shards with `safemlrm merge`")
     _add_overrides(p)
     p.set_defaults(handler=cmd_run)
 

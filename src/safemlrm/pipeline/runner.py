@@ -26,6 +26,7 @@ from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
 from safemlrm.pipeline.progress import StageProgress
 from safemlrm.secrets import redact
+from safemlrm.shard import Shard
 from safemlrm.store import RunStore
 from safemlrm.types import NAN, Generation, Judgement, ParsedOutput, ParseStatus, Part, Probe, Sample
 
@@ -98,12 +99,14 @@ class Pipeline:
         progress: bool = True,
         command: str = "run",
         reports: bool = True,
+        shard: Shard | None = None,
     ) -> None:
         self.config = config
+        self.shard = shard
         self.run_dir = run_dir
         self.base_dir = base_dir
         self.show_progress = progress
-        self.command = command
+        self.command = f"{command} --shard {shard}" if shard is not None else command
         self.reports = reports
         self.counters = Counters()
         self._inflight_judgements: dict[str, asyncio.Future[Judgement]] = {}
@@ -121,6 +124,9 @@ class Pipeline:
                 progress.advance("load")
                 for _attack_label, attack in built.attacks:
                     for probe in await attack.apply(sample):
+                        if self.shard is not None and not self.shard.keeps(probe.key):
+                            seq += len(built.targets)  # seq as in an unsharded run, so merged shards keep its order
+                            continue
                         store.put_probe(probe)
                         self.counters.probes += 1
                         progress.advance("attack")
@@ -328,6 +334,8 @@ class Pipeline:
         return write_reports(data, self.run_dir, calls, html=self.config.html_report)
 
 
-def run_config(config: RunConfig, run_dir: Path, *, base_dir: Path, progress: bool = True) -> RunResult:
+def run_config(
+    config: RunConfig, run_dir: Path, *, base_dir: Path, progress: bool = True, shard: Shard | None = None
+) -> RunResult:
     """Run (or resume) a config synchronously; the Python API behind `safemlrm run`."""
-    return asyncio.run(Pipeline(config, run_dir, base_dir=base_dir, progress=progress).run())
+    return asyncio.run(Pipeline(config, run_dir, base_dir=base_dir, progress=progress, shard=shard).run())
