@@ -14,7 +14,12 @@ def canonical_json(value: Any) -> bytes:
 
 def content_hash(value: Any) -> str:
     """A 32-hex-digit sha256 of the canonical JSON of `value`."""
-    return hashlib.sha256(canonical_json(value)).hexdigest()[:32]
+    return digest(canonical_json(value))
+
+
+def digest(raw: bytes) -> str:
+    """The 32-hex-digit sha256 that `content_hash` uses, of bytes already serialised."""
+    return hashlib.sha256(raw).hexdigest()[:32]
 
 
 def file_sha256(path: str) -> str:

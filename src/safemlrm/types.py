@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.hashing import content_hash
+from safemlrm.hashing import canonical_json, content_hash, digest
 
 
 class Frozen(BaseModel):
@@ -29,6 +29,15 @@ def _without_image_paths(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_image_paths(v) for v in value]
     return value
+
+
+def _model_key(model: BaseModel) -> str:
+    """content_hash of the model without image paths; the walk is skipped when no image ref can be in it."""
+    data = model.model_dump(mode="json")
+    raw = canonical_json(data)
+    if b'"sha256"' in raw:  # a JSON key "sha256" must appear for _without_image_paths to change anything
+        return content_hash(_without_image_paths(data))
+    return digest(raw)
 
 
 class Part(StrEnum):
@@ -92,7 +101,7 @@ class Sample(Frozen):
 
     @cached_property
     def key(self) -> str:
-        return content_hash(_without_image_paths(self.model_dump(mode="json")))
+        return _model_key(self)
 
 
 class Probe(Frozen):
@@ -106,7 +115,7 @@ class Probe(Frozen):
 
     @cached_property
     def key(self) -> str:
-        return content_hash(_without_image_paths(self.model_dump(mode="json")))
+        return _model_key(self)
 
     @property
     def user_text(self) -> str:
