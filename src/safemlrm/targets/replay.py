@@ -105,8 +105,13 @@ class ReplayTarget:
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         path: str = Field(description="file of outputs (relative paths resolve against the config's folder)")
-        format: Literal["auto", "jsonl", "csv", "parquet"] = Field(
-            default="auto", description="file format; auto = from the extension"
+        format: Literal["auto", "jsonl", "csv", "parquet", "export"] = Field(
+            default="auto",
+            description="file format; auto = from the extension; export = a `safemlrm export` file (jsonl, "
+            "parquet, hf) or dataset folder, matched by probe key",
+        )
+        source_target: str | None = Field(
+            default=None, description="with format: export, the target of the exported run to replay"
         )
         model: str = Field(default="replay", description="name of the model that produced the outputs")
         id_column: str = Field(default="id", description="column holding the sample id")
@@ -128,6 +133,14 @@ class ReplayTarget:
         self.max_batch_size = 256
         self.max_concurrency = 1
         self.path = ctx.resolve(params.path)
+        self._by_probe: dict[str, dict[str, str | None]] | None = None
+        if params.format == "export":
+            from safemlrm.interop.replay_source import export_sha256, load_export_outputs
+
+            self._by_probe = load_export_outputs(self.path, params.source_target)
+            self._sha256 = export_sha256(self.path)
+            self._outputs: dict[tuple[str, str | None], _Replayed] = {}
+            return
         if not self.path.is_file():
             raise ReplayFileError(f"{self.path}: replay file not found")
         self._sha256 = file_sha256(str(self.path))
@@ -198,9 +211,21 @@ class ReplayTarget:
         return outputs
 
     def __len__(self) -> int:
-        return len(self._outputs)
+        return len(self._by_probe) if self._by_probe is not None else len(self._outputs)
 
     def _generation(self, probe: Probe) -> Generation:
+        if self._by_probe is not None:
+            row = self._by_probe.get(probe.key)
+            if row is None:
+                return Generation(probe_key=probe.key, target=self.label, error="no exported output for this probe")
+            return Generation(
+                probe_key=probe.key,
+                target=self.label,
+                text=row["text"] or "",
+                reasoning=row["reasoning"],
+                error=row["error"],
+                finish_reason=row["finish_reason"],
+            )
         attack = probe.attack if self.params.attack_column else None
         found = self._outputs.get((probe.sample_id, attack))
         if found is None:
