@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ class RunData:
     judges: list[JudgeInfo]
     parts: list[Part]
     asr_threshold: float
-    records: list[Record]
+    records: Sequence[Record]  # a list, or for a large run a sequence streamed from the store
 
     def score_rows(self) -> list[ScoreRow]:
         rows = []
