@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -67,6 +67,29 @@ class StoreError(RuntimeError):
     pass
 
 
+class KeyFilter:
+    """A fixed-size Bloom filter over store keys: "surely absent" answers skip a SELECT.
+
+    Keys are hex digests already, so two slices of a key give the bit positions. Memory is fixed
+    (``2**bits_log2`` bits, 2 MiB by default) whatever the run's size; a false "maybe present" costs
+    only the SELECT it would have made anyway (about 1% at a million keys).
+    """
+
+    def __init__(self, bits_log2: int = 24) -> None:
+        self._mask = (1 << bits_log2) - 1
+        self._bits = bytearray(1 << (bits_log2 - 3))
+
+    def _positions(self, key: str) -> tuple[int, int]:
+        return int(key[:8], 16) & self._mask, int(key[8:16], 16) & self._mask
+
+    def add(self, key: str) -> None:
+        for pos in self._positions(key):
+            self._bits[pos >> 3] |= 1 << (pos & 7)
+
+    def __contains__(self, key: str) -> bool:
+        return all(self._bits[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(key))
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
@@ -107,6 +130,26 @@ class RunStore:
         self._in_tx = False
         self._pending = 0
         self._last_commit = time.monotonic()
+        # Built on first use from the table, then kept up to date by this store's own writes (a run
+        # has one writer); they let a fresh run skip the SELECTs for rows that cannot exist yet.
+        self._generation_keys: KeyFilter | None = None
+        self._judgement_keys: KeyFilter | None = None
+
+    def _key_filter(self, table: str) -> KeyFilter:
+        keys = KeyFilter()
+        for (key,) in self.conn.execute(f"SELECT key FROM {table}"):
+            keys.add(key)
+        return keys
+
+    def _known_generations(self) -> KeyFilter:
+        if self._generation_keys is None:
+            self._generation_keys = self._key_filter("generations")
+        return self._generation_keys
+
+    def _known_judgements(self) -> KeyFilter:
+        if self._judgement_keys is None:
+            self._judgement_keys = self._key_filter("judgements")
+        return self._judgement_keys
 
     # ------------------------------------------------------------ transactions
     def _begin(self) -> None:
@@ -213,8 +256,20 @@ class RunStore:
 
     # ------------------------------------------------------------ generations
     def get_generation(self, key: str) -> Generation | None:
+        if key not in self._known_generations():
+            return None
         row = self.conn.execute("SELECT data FROM generations WHERE key=?", (key,)).fetchone()
         return Generation.model_validate_json(row[0]) if row else None
+
+    def get_generation_and_parsed(self, key: str) -> tuple[Generation, str | None] | None:
+        """A stored generation and its stored parse as JSON (compared as text, not re-validated)."""
+        if key not in self._known_generations():
+            return None
+        row = self.conn.execute(
+            "SELECT g.data, p.data FROM generations g LEFT JOIN parsed p ON p.generation_key = g.key WHERE g.key=?",
+            (key,),
+        ).fetchone()
+        return (Generation.model_validate_json(row[0]), row[1]) if row else None
 
     def put_generation(self, key: str, generation: Generation, parsed: ParsedOutput | None) -> None:
         """A generation and its parse, in the same transaction. A retried error replaces the old row."""
@@ -223,6 +278,8 @@ class RunStore:
             "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
             (key, generation.probe_key, generation.target, int(generation.ok), _model_json(generation), time.time()),
         )
+        if self._generation_keys is not None:
+            self._generation_keys.add(key)
         if parsed is not None:
             self.conn.execute("INSERT OR REPLACE INTO parsed VALUES (?, ?)", (key, _model_json(parsed)))
         self._pending += 1
@@ -238,6 +295,8 @@ class RunStore:
 
     # ------------------------------------------------------------ judgements
     def get_judgement(self, key: str) -> Judgement | None:
+        if key not in self._known_judgements():
+            return None
         row = self.conn.execute("SELECT data FROM judgements WHERE key=? AND ok=1", (key,)).fetchone()
         return Judgement.model_validate_json(row[0]) if row else None
 
@@ -248,6 +307,15 @@ class RunStore:
             (generation_key, part.value, judge),
         ).fetchone()
         return str(row[0]) if row else None
+
+    def scores_of(self, generation_key: str) -> dict[tuple[str, str], str]:
+        """(part, judge) -> judgement key of every successful judgement linked to one generation."""
+        rows = self.conn.execute(
+            "SELECT s.part, s.judge, s.judgement_key FROM scores s JOIN judgements j ON j.key = s.judgement_key "
+            "WHERE s.generation_key=? AND j.ok=1",
+            (generation_key,),
+        )
+        return {(part, judge): jkey for part, judge, jkey in rows}
 
     def put_judgement(self, key: str, judgement: Judgement, generation_key: str, part: Part, judge: str) -> None:
         """A judgement and the link from (generation, part, judge) to it, in one transaction.
@@ -261,6 +329,8 @@ class RunStore:
             "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?)",
             (key, judge, ok, _model_json(judgement), time.time()),
         )
+        if self._judgement_keys is not None:
+            self._judgement_keys.add(key)
         self.conn.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (generation_key, part.value, judge, key))
         self._pending += 1
 
@@ -277,6 +347,8 @@ class RunStore:
             "INSERT OR IGNORE INTO judgements VALUES (?, ?, 1, ?, ?)",
             (key, judgement.judge, _model_json(judgement), time.time()),
         )
+        if self._judgement_keys is not None:
+            self._judgement_keys.add(key)
         self._pending += 1
 
     # ------------------------------------------------------------ reading a run back
@@ -291,40 +363,108 @@ class RunStore:
             if latest is None:
                 return
             invocation = int(latest["id"])
-        query = (
-            "SELECT i.generation_key, s.data, p.data, g.data, pa.data FROM items i "
-            "JOIN probes p ON p.key = i.probe_key JOIN samples s ON s.key = p.sample_key "
-            "JOIN generations g ON g.key = i.generation_key "
-            "LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
-            "WHERE i.invocation = ? ORDER BY i.seq"
-        )
-        score_query = (
-            "SELECT sc.part, sc.judge, j.data FROM scores sc JOIN judgements j ON j.key = sc.judgement_key "
-            "WHERE sc.generation_key = ?"
-        )
-        reader = self.conn.cursor()
-        for gen_key, sample_json, probe_json, gen_json, parsed_json in reader.execute(query, (invocation,)):
-            generation = Generation.model_validate_json(gen_json)
-            parsed = (
-                ParsedOutput.model_validate_json(parsed_json)
-                if parsed_json
-                else ParsedOutput(raw=generation.text, reasoning="", answer="", status="error", parser="none")
-            )
-            judgements = {
-                (Part(part), judge): Judgement.model_validate_json(data)
-                for part, judge, data in self.conn.execute(score_query, (gen_key,))
-            }
-            yield Record(
-                sample=Sample.model_validate_json(sample_json),
-                probe=Probe.model_validate_json(probe_json),
-                generation=generation,
-                parsed=parsed,
-                judgements=judgements,
-            )
+        yield from _iter_records(self.conn, invocation)
+
+    def count_items(self, invocation: int) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM items WHERE invocation=?", (invocation,)).fetchone()
+        return int(row[0])
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Rebuild everything a report needs from a run directory's store alone."""
+_RECORDS_QUERY = (
+    "SELECT i.generation_key, s.data, p.data, g.data, pa.data FROM items i "
+    "JOIN probes p ON p.key = i.probe_key JOIN samples s ON s.key = p.sample_key "
+    "JOIN generations g ON g.key = i.generation_key "
+    "LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
+    "WHERE i.invocation = ? ORDER BY i.seq"
+)
+_SCORES_QUERY = (
+    "SELECT sc.part, sc.judge, j.data FROM scores sc JOIN judgements j ON j.key = sc.judgement_key "
+    "WHERE sc.generation_key = ?"
+)
+
+
+def _iter_records(conn: sqlite3.Connection, invocation: int, offset: int = 0, limit: int = -1) -> Iterator[Record]:
+    query = _RECORDS_QUERY + " LIMIT ? OFFSET ?"
+    reader = conn.cursor()
+    for gen_key, sample_json, probe_json, gen_json, parsed_json in reader.execute(query, (invocation, limit, offset)):
+        generation = Generation.model_validate_json(gen_json)
+        parsed = (
+            ParsedOutput.model_validate_json(parsed_json)
+            if parsed_json
+            else ParsedOutput(raw=generation.text, reasoning="", answer="", status="error", parser="none")
+        )
+        judgements = {
+            (Part(part), judge): Judgement.model_validate_json(data)
+            for part, judge, data in conn.execute(_SCORES_QUERY, (gen_key,))
+        }
+        yield Record(
+            sample=Sample.model_validate_json(sample_json),
+            probe=Probe.model_validate_json(probe_json),
+            generation=generation,
+            parsed=parsed,
+            judgements=judgements,
+        )
+
+
+class StoredRecords(Sequence[Record]):
+    """The records of one invocation, read from the store on every pass instead of held in memory.
+
+    What ``load_run`` gives for a large run: each iteration streams the rows (a few MB at a time),
+    so analyses that walk the records keep flat memory. ``len`` is known up front; indexing reads
+    the rows it needs.
+    """
+
+    def __init__(self, path: Path, invocation: int, count: int) -> None:
+        self.path = path
+        self.invocation = invocation
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _read(self, offset: int, limit: int) -> list[Record]:
+        conn = connect(self.path, readonly=True)
+        try:
+            return list(_iter_records(conn, self.invocation, offset, limit))
+        finally:
+            conn.close()
+
+    def __iter__(self) -> Iterator[Record]:
+        conn = connect(self.path, readonly=True)
+        try:
+            yield from _iter_records(conn, self.invocation)
+        finally:
+            conn.close()
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Sequence[Record]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            if step != 1:
+                return self._read(start, max(0, stop - start))[::step]
+            return self._read(start, max(0, stop - start))
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("record index out of range")
+        return self._read(index, 1)[0]
+
+
+# Runs with more records than this are streamed from the store by load_run (see StoredRecords).
+STREAM_RECORDS_ABOVE = 20_000
+
+
+def load_run(run_dir: str | Path, *, stream: bool | None = None) -> RunData:
+    """Rebuild everything a report needs from a run directory's store alone.
+
+    ``records`` is a list for runs up to ``STREAM_RECORDS_ABOVE`` records and a ``StoredRecords``
+    sequence (streamed from the store on each pass, flat memory) above it; ``stream`` forces either.
+    """
     store = RunStore(run_dir, create=False)
     try:
         latest = store.latest_invocation()
@@ -339,6 +479,13 @@ def load_run(run_dir: str | Path) -> RunData:
             for label in (j.get("name") or j["kind"] for j in config.get("judges", []))
             if label in judge_infos
         ]
+        invocation = int(latest["id"])
+        count = store.count_items(invocation)
+        records: Sequence[Record]
+        if stream if stream is not None else count > STREAM_RECORDS_ABOVE:
+            records = StoredRecords(store.path, invocation, count)
+        else:
+            records = list(store.iter_records(invocation))
         return RunData(
             run_dir=str(run_dir),
             config=config,
@@ -352,7 +499,7 @@ def load_run(run_dir: str | Path) -> RunData:
             judges=judges,
             parts=[Part(p) for p in config.get("parts", [])],
             asr_threshold=float(config.get("asr_threshold", 4.0)),
-            records=list(store.iter_records(int(latest["id"]))),
+            records=records,
         )
     finally:
         store.close()

@@ -137,16 +137,18 @@ class Pipeline:
 
     async def _generate(
         self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore, invocation: int, progress: StageProgress
-    ) -> tuple[str, Generation, ParsedOutput]:
-        """Stages generate and parse for one unit."""
+    ) -> tuple[str, Generation, ParsedOutput, bool]:
+        """Stages generate and parse for one unit; the flag says whether the generation is new."""
         key = generation_key(unit.probe, unit.target)
         store.put_item(unit.probe.key, unit.target.label, key, invocation, unit.seq)
-        generation = store.get_generation(key)
-        if generation is not None and generation.ok:
+        stored = store.get_generation_and_parsed(key)
+        if stored is not None and stored[0].ok:
+            generation, parsed_json = stored
             self.counters.target_cached += 1
             parsed = _parse(unit.target, generation)
-            if store.get_parsed(key) != parsed:  # the parser changed since: parsing is pure, redo it
+            if parsed_json != parsed.model_dump_json():  # the parser changed since: parsing is pure, redo it
                 store.put_parsed(key, parsed)
+            fresh = False
         else:
             generation = await dispatcher.submit(unit.probe)
             self.counters.target_calls += 1
@@ -154,9 +156,10 @@ class Pipeline:
                 self.counters.target_errors += 1
             parsed = _parse(unit.target, generation)
             store.put_generation(key, generation, parsed)
+            fresh = True
         progress.advance("generate")
         progress.advance("parse")
-        return key, generation, parsed
+        return key, generation, parsed, fresh
 
     async def _judge_one(
         self, judge: BuiltJudge, sample: Sample, text: str, part: Part, semaphore: asyncio.Semaphore
@@ -178,8 +181,14 @@ class Pipeline:
         cache: JudgementCache | None,
         semaphores: dict[str, asyncio.Semaphore],
         progress: StageProgress,
+        fresh: bool,
     ) -> None:
-        """Stage judge: each part of one generation, by each judge; cached by (judge, instruction, text)."""
+        """Stage judge: each part of one generation, by each judge; cached by (judge, instruction, text).
+
+        A generation made just now has no score links yet, so only a stored one is looked up (once,
+        for all its parts and judges).
+        """
+        linked = {} if fresh else store.scores_of(gen_key)
         jobs = []
         for part in self.config.parts:
             text = parsed.text(part)
@@ -187,8 +196,17 @@ class Pipeline:
                 self.counters.parts_skipped_empty += 1
                 continue
             for judge in self._judges:
-                jobs.append(self._judge_part(unit, gen_key, part, text, judge, store, cache, semaphores, progress))
-        if jobs:
+                jkey = judgement_key(judge, unit.sample.instruction, text)
+                if linked.get((part.value, judge.label)) == jkey:
+                    self.counters.judge_cached += 1
+                    progress.advance("judge")
+                    continue
+                jobs.append(
+                    self._judge_part(unit, gen_key, part, text, jkey, judge, store, cache, semaphores, progress)
+                )
+        if len(jobs) == 1:
+            await jobs[0]
+        elif jobs:
             await asyncio.gather(*jobs)
 
     async def _judge_part(
@@ -197,17 +215,13 @@ class Pipeline:
         gen_key: str,
         part: Part,
         text: str,
+        jkey: str,
         judge: BuiltJudge,
         store: RunStore,
         cache: JudgementCache | None,
         semaphores: dict[str, asyncio.Semaphore],
         progress: StageProgress,
     ) -> None:
-        jkey = judgement_key(judge, unit.sample.instruction, text)
-        if store.has_score(gen_key, part, judge.label) == jkey:
-            self.counters.judge_cached += 1
-            progress.advance("judge")
-            return
         existing = store.get_judgement(jkey)
         if existing is None and cache is not None:
             existing = cache.get(jkey)
@@ -264,24 +278,37 @@ class Pipeline:
         progress = StageProgress(enabled=self.show_progress)
         dispatchers = {t.label: TargetDispatcher(t.target, t.label) for t in built.targets}
         semaphores = {j.label: asyncio.Semaphore(max(1, int(j.judge.max_concurrency))) for j in built.judges}
-        inflight = asyncio.Semaphore(self.config.concurrency)
+        # Two stages with their own limits, so units waiting for a judge never hold generation slots
+        # (a burst of finished generations would otherwise leave the model server idle while they are
+        # judged). A unit takes its judge slot before it gives back its generation slot: when the
+        # judges fall behind, generation waits, and at most 2 x concurrency units are alive at once.
+        generation_slots = asyncio.Semaphore(self.config.concurrency)
+        judge_slots = asyncio.Semaphore(self.config.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         failures: list[BaseException] = []
 
         async def process(unit: Unit) -> None:
+            holds_generation_slot = True
             try:
-                gen_key, generation, parsed = await self._generate(
+                gen_key, generation, parsed, fresh = await self._generate(
                     unit, dispatchers[unit.target.label], store, invocation, progress
                 )
-                if generation.ok:
-                    await self._judge(unit, gen_key, parsed, store, cache, semaphores, progress)
+                if generation.ok and self._judges:
+                    await judge_slots.acquire()
+                    generation_slots.release()
+                    holds_generation_slot = False
+                    try:
+                        await self._judge(unit, gen_key, parsed, store, cache, semaphores, progress, fresh)
+                    finally:
+                        judge_slots.release()
                 store.maybe_commit()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug, not a model failure: stop the run, keep what exists
                 failures.append(exc)
             finally:
-                inflight.release()
+                if holds_generation_slot:
+                    generation_slots.release()
 
         loop = asyncio.get_running_loop()
         main_task = asyncio.current_task()
@@ -289,15 +316,23 @@ class Pipeline:
             loop.add_signal_handler(signal.SIGTERM, lambda: main_task.cancel() if main_task else None)
         try:
             with progress:
-                async for unit in self._units(built, store, progress):
-                    await inflight.acquire()
-                    if failures:
-                        inflight.release()
-                        break
-                    self.counters.units += 1
-                    task = asyncio.create_task(process(unit))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                try:
+                    async for unit in self._units(built, store, progress):
+                        await generation_slots.acquire()
+                        if failures:
+                            generation_slots.release()
+                            break
+                        self.counters.units += 1
+                        task = asyncio.create_task(process(unit))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                except Exception:
+                    # A bad dataset row (or a broken attack) stops loading: the units already started
+                    # finish and are stored before the error is reported, so a fixed rerun resumes.
+                    status = "failed"
+                    if tasks:
+                        await asyncio.gather(*tasks)
+                    raise
                 progress.loading_done(self.counters.units)
                 if tasks:
                     await asyncio.gather(*tasks)
@@ -314,7 +349,7 @@ class Pipeline:
                 loop.remove_signal_handler(signal.SIGTERM)
             for d in dispatchers.values():
                 await d.aclose()
-            store.finish_invocation(invocation, status if not failures else "failed", self.counters.as_dict())
+            store.finish_invocation(invocation, "failed" if failures else status, self.counters.as_dict())
             store.close()
             if cache is not None:
                 cache.close()
