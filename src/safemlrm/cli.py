@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run: one row per (probe, target)")
     p.add_argument("run_dir")
-    p.add_argument("--format", default="jsonl", choices=("jsonl", "parquet"))
+    p.add_argument("--format", default="jsonl", choices=("jsonl", "parquet", "inspect", "hf"))
     p.add_argument("--out")
     p.set_defaults(handler=cmd_export)
 

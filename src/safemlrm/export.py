@@ -11,7 +11,7 @@ import orjson
 from safemlrm.records import Record
 from safemlrm.store import RunStore
 
-FORMATS = ("jsonl", "parquet")
+FORMATS = ("jsonl", "parquet", "inspect", "hf")
 
 
 def record_row(record: Record) -> dict[str, Any]:
@@ -58,6 +58,14 @@ def iter_rows(run_dir: Path) -> Iterator[dict[str, Any]]:
 def export_run(run_dir: Path, fmt: str, out: Path | None = None) -> Path:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "inspect":  # one inspect_ai .eval log per target, in a folder
+        from safemlrm.interop.inspect_log import export_inspect
+
+        return export_inspect(run_dir, out)
+    if fmt == "hf":  # fixed schema (docs/interop.md): a .parquet file, else a datasets folder
+        from safemlrm.interop.hf_dataset import export_hf
+
+        return export_hf(run_dir, out or run_dir / "export.hf.parquet")
     out = out or run_dir / f"export.{fmt}"
     if fmt == "jsonl":
         with out.open("wb") as handle:
