@@ -144,11 +144,12 @@ def iter_dataset_rows(run_dir: str | Path) -> Iterator[dict[str, Any]]:
 def to_hf_dataset(run_dir: str | Path) -> Any:
     """The run's latest invocation as a `datasets.Dataset` (one row per probe and target)."""
     datasets = _import_datasets()
+    schema = features()
     info = datasets.DatasetInfo(
-        description=f"safemlrm run {Path(run_dir).name} (export schema {SCHEMA_VERSION})",
+        description=f"safemlrm run {Path(run_dir).name} (export schema {SCHEMA_VERSION})", features=schema
     )
     rows = list(iter_dataset_rows(run_dir))
-    return datasets.Dataset.from_list(rows, features=features(), info=info)
+    return datasets.Dataset.from_list(rows, features=schema, info=info)
 
 
 def export_hf(run_dir: str | Path, out: str | Path) -> Path:
