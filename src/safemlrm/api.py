@@ -66,12 +66,20 @@ def report(run_dir: str | Path) -> dict[str, Path]:
     return write_reports(data, Path(run_dir), None, html=html)
 
 
-def to_dataframe(run_dir: str | Path) -> Any:
-    """One row per (probe, target) with every part and judgement, as a pandas DataFrame."""
+def to_dataframe(run_dir: str | Path, *, long: bool = False) -> Any:
+    """One row per (probe, target) with every part and judgement, as a pandas DataFrame.
+
+    ``long=True``: one row per (probe, target, part, judge) score, the columns of ``ScoreRow`` plus
+    the rationale; the analyses take it through ``safemlrm.analysis.frames``.
+    """
     try:
         import pandas as pd
     except ImportError as exc:
         raise ImportError("to_dataframe needs pandas: pip install pandas") from exc
+    if long:
+        from safemlrm.analysis.frames import run_scores_frame
+
+        return run_scores_frame(load_run(run_dir))
     from safemlrm.export import iter_rows
 
     return pd.DataFrame(list(iter_rows(Path(run_dir))))
