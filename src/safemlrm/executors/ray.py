@@ -191,6 +191,7 @@ class _ActorPool:
         ]
         self.shipped: list[set[str]] = [set() for _ in self.actors]
         self.inflight = [0] * len(self.actors)
+        self.calls = [0] * len(self.actors)  # per actor, for tests and the benchmark
         self.alive = [True] * len(self.actors)
         self._next = 0
 
@@ -225,6 +226,7 @@ class _ActorPool:
             if method == "generate":
                 extra = (self._images_to_ship(index, images_for),)
             self.inflight[index] += 1
+            self.calls[index] += 1
             try:
                 return await getattr(self.actors[index], method).remote(*args, *extra)
             except self.ray.exceptions.RayActorError as exc:
