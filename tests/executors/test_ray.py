@@ -23,6 +23,7 @@ from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 # Small reservations so that two targets with two actors each, and a judge, fit on two cores.
 RAY = {"actors": 2, "num_cpus": 0.25}
+WITH_IMAGES = [{"kind": "vanilla", "params": {"keep_sample_images": True}}]
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +67,19 @@ def image_data(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_ray_executor_gives_the_local_store(ray_cluster: Any, image_data: Path, tmp_path: Path) -> None:
-    local = run(fake_config(image_data), tmp_path / "local")
+    local = run(fake_config(image_data, attacks=WITH_IMAGES), tmp_path / "local")
     config = fake_config(
-        image_data, executor="ray", ray={**RAY, "ship_images": "always", "judges": ["keyword"]}
+        image_data,
+        attacks=WITH_IMAGES,
+        executor="ray",
+        ray={**RAY, "ship_images": "always", "judges": ["keyword"]},
     )
     on_ray = run(config, tmp_path / "ray")
 
     assert on_ray.counters.target_calls == local.counters.target_calls == 24
-    assert store_contents(tmp_path / "ray") == store_contents(tmp_path / "local")
+    contents = store_contents(tmp_path / "ray")
+    assert sum('"image"' in data for _, data in contents["probes"]) == 6  # the probes carry images
+    assert contents == store_contents(tmp_path / "local")
     # Resume holds unchanged: the Ray run again makes no target or judge call.
     again = run(config, tmp_path / "ray").counters
     assert again.target_calls == 0 and again.judge_calls == 0 and again.target_cached == 24
