@@ -10,7 +10,7 @@ from pathlib import Path
 from safemlrm.config import RunConfig
 from safemlrm.judge_cache import JudgementCache
 from safemlrm.pipeline.build import build_run
-from safemlrm.pipeline.runner import _parse, generation_key, judgement_key
+from safemlrm.pipeline.runner import _parse, generation_key, judged_text, judgement_key
 from safemlrm.store import STORE_FILE, RunStore
 
 
@@ -74,8 +74,8 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
                                 tp.cached += 1
                                 parsed = _parse(target, generation)
                                 for part in config.parts:
-                                    text = parsed.text(part)
-                                    if not text.strip():
+                                    text = judged_text(parsed, part)
+                                    if not text:
                                         continue
                                     for judge in built.judges:
                                         jkey = judgement_key(judge, sample.instruction, text)

@@ -83,6 +83,12 @@ def judgement_key(judge: BuiltJudge, instruction: str, text: str) -> str:
     return content_hash(["judgement", judge.identity_key, instruction, text])
 
 
+def judged_text(parsed: ParsedOutput, part: Part) -> str:
+    """The text a judge sees for one part: trimmed, so `whole` and `answer` of an output without
+    reasoning are one text, judged once (outputs often start with a space or a newline)."""
+    return parsed.text(part).strip()
+
+
 def _parse(target: BuiltTarget, generation: Generation) -> ParsedOutput:
     if not generation.ok:
         return ParsedOutput(raw="", reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
@@ -191,8 +197,8 @@ class Pipeline:
         linked = {} if fresh else store.scores_of(gen_key)
         jobs = []
         for part in self.config.parts:
-            text = parsed.text(part)
-            if not text.strip():
+            text = judged_text(parsed, part)
+            if not text:
                 self.counters.parts_skipped_empty += 1
                 continue
             for judge in self._judges:
