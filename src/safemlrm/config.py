@@ -36,6 +36,9 @@ class PluginSpec(Spec):
 
 class DatasetSpec(PluginSpec):
     limit: int | None = Field(default=None, ge=1, description="load at most this many samples")
+    attacks: list[str] | None = Field(
+        default=None, description="labels of the attacks to apply to this dataset (default: all of them)"
+    )
 
 
 class AttackSpec(PluginSpec):
@@ -96,6 +99,18 @@ class RunConfig(Spec):
             if t.base is not None and t.base not in names:
                 raise ValueError(f"target {t.name!r}: base {t.base!r} is not a target of this run")
         return targets
+
+    @model_validator(mode="after")
+    def _dataset_attacks_exist(self) -> RunConfig:
+        labels = [a.label for a in self.attacks]
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        if dupes:
+            raise ValueError(f"attack labels must be unique (set `name`); repeated: {', '.join(dupes)}")
+        for d in self.datasets:
+            unknown = sorted(set(d.attacks or []) - set(labels))
+            if unknown:
+                raise ValueError(f"dataset {d.label!r}: unknown attacks {unknown}; the run's attacks: {labels}")
+        return self
 
     @field_validator("judges")
     @classmethod

@@ -166,3 +166,26 @@ def test_batching_targets_receive_batches(tmp_path: Path) -> None:
     keys = asyncio.run(go())
     assert keys == [p.key for p in probes]  # each caller gets its own generation
     assert sorted(target.batches, reverse=True)[:2] == [4, 4] and sum(target.batches) == 10
+
+
+def test_datasets_can_name_their_attacks(tmp_path: Path) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", harmful_rows(3))
+    b = write_jsonl(tmp_path / "b.jsonl", [{"id": "x", "instruction": "i", "prompt": "p"}])
+    config = fake_config(
+        a,
+        datasets=[
+            {"kind": "jsonl", "name": "a", "params": {"path": str(a)}},
+            {"kind": "jsonl", "name": "b", "params": {"path": str(b)}, "attacks": ["blank"]},
+        ],
+        attacks=[{"kind": "vanilla"}, {"kind": "vanilla", "name": "blank", "params": {"blank_image": True}}],
+        targets=[{"name": "t", "kind": "fake"}],
+    )
+    counters = run(config, tmp_path / "run").counters
+    assert counters.probes == 3 * 2 + 1
+
+
+def test_unknown_dataset_attack_is_a_config_error(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown attacks"):
+        fake_config(tmp_path / "a.jsonl", datasets=[{"kind": "jsonl", "params": {"path": "x"}, "attacks": ["nope"]}])

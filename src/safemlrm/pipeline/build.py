@@ -62,6 +62,12 @@ class BuiltRun:
     judges: list[BuiltJudge]
     ctx: PluginContext
 
+    def attacks_for(self, spec: DatasetSpec) -> list[tuple[str, Attack]]:
+        """The attacks a dataset gets: the ones it names, or every attack of the run."""
+        if spec.attacks is None:
+            return self.attacks
+        return [(label, attack) for label, attack in self.attacks if label in spec.attacks]
+
     async def aclose(self) -> None:
         for t in self.targets:
             await t.target.aclose()

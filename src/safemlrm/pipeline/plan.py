@@ -59,7 +59,7 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
                     if spec.limit is not None and n >= spec.limit:
                         break
                     plan.samples += 1
-                    for _label, attack in built.attacks:
+                    for _label, attack in built.attacks_for(spec):
                         for probe in await attack.apply(sample):
                             plan.probes += 1
                             for target in built.targets:

@@ -128,7 +128,7 @@ class Pipeline:
                 store.put_sample(sample)
                 self.counters.samples += 1
                 progress.advance("load")
-                for _attack_label, attack in built.attacks:
+                for _attack_label, attack in built.attacks_for(spec):
                     for probe in await attack.apply(sample):
                         if self.shard is not None and not self.shard.keeps(probe.key):
                             seq += len(built.targets)  # seq as in an unsharded run, so merged shards keep its order
