@@ -122,6 +122,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preset(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    folder = resources.files("safemlrm") / "data" / "presets"
+    names = sorted(e.name.removesuffix(".yaml").replace("_", "-") for e in folder.iterdir() if e.name.endswith(".yaml"))
+    if not args.name:
+        print("\n".join(names))
+        return 0
+    if args.name not in names:
+        raise LookupError(f"unknown preset {args.name!r}; presets: {', '.join(names)}")
+    sys.stdout.write((folder / f"{args.name.replace('-', '_')}.yaml").read_text(encoding="utf-8"))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from safemlrm.export import export_run
 
@@ -160,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list plugins and model profiles")
     p.add_argument("kind", nargs="?", choices=LIST_KINDS)
     p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("preset", help="print a preset config (e.g. the SafeMLRM study's matrix) to edit and run")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(handler=cmd_preset)
 
     p = sub.add_parser("validate", help="check a config without running it")
     p.add_argument("config")

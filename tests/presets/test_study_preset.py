@@ -1,0 +1,45 @@
+"""The SafeMLRM study preset: valid, and faithful to the study's facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safemlrm.cli import main
+from safemlrm.config import parse_config
+
+
+def preset_text(capsys) -> str:  # type: ignore[no-untyped-def]
+    assert main(["preset", "safemlrm-study"]) == 0
+    return str(capsys.readouterr().out)
+
+
+def test_preset_lists_and_validates(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert main(["preset"]) == 0
+    assert "safemlrm-study" in capsys.readouterr().out
+    path = tmp_path / "study.yaml"
+    path.write_text(preset_text(capsys))
+    assert main(["validate", str(path)]) == 0
+
+
+def test_preset_holds_the_study_matrix(capsys) -> None:  # type: ignore[no-untyped-def]
+    config = parse_config(preset_text(capsys))
+    pairs = {t.name: t.base for t in config.targets}
+    assert pairs["r1-onevision"] == pairs["mm-eureka-qwen"] == "qwen2.5-vl"
+    assert pairs["mulberry-qwen2vl"] == "qwen2-vl"
+    assert pairs["mulberry-llava"] == "llama3-llava-next"
+    assert pairs["mulberry-llama"] == "llama-3.2-vision"
+    mmsb = config.datasets[0]
+    assert mmsb.params["scenarios"] == [1, 2, 3, 4, 6, 7, 9, 10, 11, 12]
+    assert mmsb.params["changed_question"] is True
+    assert config.judges[0].kind == "rubric" and config.judges[0].params["mode"] == "faithful"
+    assert config.asr_threshold == 4 and [p.value for p in config.parts] == ["reasoning", "answer", "whole"]
+
+
+def test_preset_selects_1256_questions(capsys, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from safemlrm import plugins
+    from safemlrm.context import PluginContext
+
+    config = parse_config(preset_text(capsys))
+    params = {**config.datasets[0].params, "root": str(shared_data / "benchmarks" / "mm_safetybench")}
+    dataset = plugins.datasets.create("mm_safetybench", params, PluginContext())
+    assert sum(1 for _ in dataset.load()) == 1256
