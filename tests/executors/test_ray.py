@@ -18,7 +18,7 @@ from safemlrm.context import PluginContext
 from safemlrm.executors import create_target
 from safemlrm.executors.config import RaySpec
 from safemlrm.pipeline.runner import Pipeline, RunResult
-from safemlrm.store import STORE_FILE
+from safemlrm.store import STORE_FILE, load_run
 from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 # Small reservations so that two targets with two actors each, and a judge, fit on two cores.
@@ -191,3 +191,26 @@ def test_per_label_actor_settings() -> None:
     spec = RaySpec(actors=2, num_gpus=1, by_label={"judge": {"actors": 1, "num_gpus": 0.5}})
     assert (spec.actors_for("t").actors, spec.actors_for("t").num_gpus) == (2, 1)
     assert (spec.actors_for("judge").actors, spec.actors_for("judge").num_gpus) == (1, 0.5)
+
+
+@pytest.mark.slow
+def test_a_tiny_vlm_on_two_ray_actors_gives_the_local_store(
+    ray_cluster: Any, image_data: Path, tmp_path: Path
+) -> None:
+    """The hf target (a random-weight Qwen2.5-VL) in two CPU actors that read shipped image copies."""
+    pytest.importorskip("transformers", reason="needs the hf extra: pip install 'safemlrm[hf]'")
+    from safemlrm.testing.tiny_models import build_tiny_qwen2_5_vl
+
+    model = build_tiny_qwen2_5_vl(tmp_path / "tiny-vlm")
+    params = {"model": str(model), "max_new_tokens": 6, "device": "cpu", "batch_size": 4}
+    targets = [{"name": "tiny", "kind": "hf", "parser": "plain", "params": params}]
+    local = run(fake_config(image_data, attacks=WITH_IMAGES, targets=targets), tmp_path / "local")
+    ray_settings = {**RAY, "ship_images": "always"}
+    config = fake_config(image_data, attacks=WITH_IMAGES, targets=targets, executor="ray", ray=ray_settings)
+    on_ray = run(config, tmp_path / "ray")
+
+    assert local.counters.target_errors == on_ray.counters.target_errors == 0
+    contents = store_contents(tmp_path / "ray")
+    assert contents == store_contents(tmp_path / "local")
+    generated = [r.generation for r in load_run(tmp_path / "ray").records]
+    assert len(generated) == 12 and all(g.ok and g.usage.get("completion_tokens", 0) > 0 for g in generated)
