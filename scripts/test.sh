@@ -15,7 +15,7 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-SAFEMLRM_EXTRAS="demo,dev,parquet,llamacpp" bash scripts/setup.sh
+SAFEMLRM_EXTRAS="demo,dev,parquet,llamacpp,ray,inspect,datasets,notebook" bash scripts/setup.sh
 
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/mypy src
