@@ -44,15 +44,11 @@ def prompts(n: int) -> list[str]:
 
 
 async def bare_openai(base_url: str, n: int, concurrency: int = CONCURRENCY) -> None:
-    import httpx
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(
-        base_url=base_url,
-        api_key="not-needed",
-        max_retries=0,
-        http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency + 8)),
-    )
+    # The SDK's own HTTP client, as a user would write it (this SDK is built on httpx2; handing it a
+    # plain httpx.AsyncClient measured about 5x the client CPU per request here).
+    client = AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
     texts = prompts(n)
     counter = iter(range(n))
 
