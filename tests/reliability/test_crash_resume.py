@@ -99,6 +99,20 @@ def contents(run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def stored_generations(work: Path) -> int:
+    path = work / "r" / "run.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # the schema is not created yet
+        return 0
+
+
 @pytest.mark.slow
 def test_kill_9_mid_flight_then_resume_equals_an_uninterrupted_run(tmp_path: Path, server_url: str) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -114,19 +128,21 @@ def test_kill_9_mid_flight_then_resume_equals_an_uninterrupted_run(tmp_path: Pat
     rng = random.Random(99)
     kills = 0
     partial_generations: list[int] = []
-    for _ in range(3):
+    # Kill when the store holds a random number of generations (a point mid-flight whatever the
+    # machine's speed), or once the process has run for a random while, whichever comes first.
+    for low, high in ((5, 20), (22, 38), (40, 55)):
+        wanted = rng.randint(low, high)
         proc = subprocess.Popen(command(work), cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 3.5))  # start-up takes about a second; the run about three more
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and stored_generations(work) < wanted:
+            time.sleep(rng.uniform(0.02, 0.08))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
-        if (work / "r" / "run.sqlite").exists():
-            conn = sqlite3.connect(work / "r" / "run.sqlite")
-            partial_generations.append(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
-            conn.close()
-    assert kills >= 2, "the run finished before it could be killed: make it longer"
-    assert any(0 < n < N_PROBES for n in partial_generations), partial_generations  # killed mid-flight
+        partial_generations.append(stored_generations(work))
+    assert kills == 3, "the run finished before it could be killed"
+    assert all(0 < n < N_PROBES for n in partial_generations), partial_generations  # killed mid-flight
     final = subprocess.run(command(work), cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert contents(work / "r") == expected
