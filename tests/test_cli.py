@@ -53,6 +53,19 @@ def setup_config(tmp_path: Path, n: int, delay: float) -> Path:
     return config
 
 
+def stored_generations(run_dir: Path) -> int:
+    if not (run_dir / "run.sqlite").exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True, timeout=1)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # the store is being created
+        return 0
+
+
 def store_contents(run_dir: Path) -> dict[str, dict[str, str]]:
     conn = sqlite3.connect(run_dir / "run.sqlite")
     out: dict[str, dict[str, str]] = {}
@@ -122,6 +135,9 @@ def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_pa
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     kills = 0
     for _ in range(3):
+        # Kill once a random number of generations is stored, so every kill lands mid-run.
+        stored = stored_generations(work / "r")
+        threshold = stored + rng.randint(3, 25)
         proc = subprocess.Popen(
             [sys.executable, "-m", "safemlrm", "run", str(config), "--out", "r", "--no-progress"],
             cwd=work,
@@ -129,12 +145,15 @@ def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_pa
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.0, 2.5))  # start-up takes about a second; then it is mid-run
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if stored_generations(work / "r") >= threshold:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.02)
         proc.wait()
-    assert kills >= 1
+    assert kills == 3
     final = cli("run", str(config), "--out", "r", "--no-progress", cwd=work)
     assert final.returncode == 0, final.stderr
     # fake generations carry no timing, so contents must match exactly, key for key
