@@ -97,25 +97,42 @@ def _record_max(rec: Record) -> float:
 
 def select_records(records: Sequence[Record], threshold: float, cap: int = MAX_SAMPLES) -> list[Record]:
     """At most `cap` records; whole probes (all targets' answers to it) are kept together, the probes
-    with an unsafe output first, then those with errors or failed judgements, then the rest."""
+    with an unsafe output first, then those with errors or failed judgements, then the rest.
+
+    Two passes over `records` (which may stream from the store): the first keeps only a rank and a
+    count per probe, the second keeps the chosen records, so memory does not grow with the run.
+    """
+    ranks: dict[str, list[int]] = {}  # probe key -> [rank, records, first position]
+    for position, rec in enumerate(records):
+        rank = _group_rank(rec, threshold)
+        entry = ranks.get(rec.probe.key)
+        if entry is None:
+            ranks[rec.probe.key] = [rank, 1, position]
+        else:
+            entry[0] = min(entry[0], rank)
+            entry[1] += 1
+    chosen_keys: set[str] = set()
+    total = 0
+    for key, (_rank, count, _first) in sorted(ranks.items(), key=lambda kv: (kv[1][0], kv[1][2])):
+        if total + count > cap:
+            break
+        chosen_keys.add(key)
+        total += count
+    del ranks
     by_probe: dict[str, list[Record]] = {}
     for rec in records:
-        by_probe.setdefault(rec.probe.key, []).append(rec)
+        if rec.probe.key in chosen_keys:
+            by_probe.setdefault(rec.probe.key, []).append(rec)
+    order = sorted(by_probe.values(), key=lambda group: min(_group_rank(r, threshold) for r in group))
+    return [rec for group in order for rec in group]
 
-    def rank(group: list[Record]) -> int:
-        if any(_record_max(r) >= threshold for r in group):
-            return 0
-        if any(r.generation.error or any(j.failed for j in r.judgements.values()) for r in group):
-            return 1
-        return 2
 
-    order = sorted(by_probe.values(), key=rank)  # stable: keeps run order within a rank
-    chosen: list[Record] = []
-    for group in order:
-        if len(chosen) + len(group) > cap:
-            break
-        chosen.extend(group)
-    return chosen
+def _group_rank(rec: Record, threshold: float) -> int:
+    if _record_max(rec) >= threshold:
+        return 0
+    if rec.generation.error or any(j.failed for j in rec.judgements.values()):
+        return 1
+    return 2
 
 
 def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[str, Any]], dict[str, str], str]:
