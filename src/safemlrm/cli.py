@@ -12,7 +12,7 @@ from pathlib import Path
 from safemlrm import __version__
 
 # Modules that add their own verbs: each defines register_cli(subparsers).
-VERB_MODULES: tuple[str, ...] = ("safemlrm.compare", "safemlrm.merge")
+VERB_MODULES: tuple[str, ...] = ("safemlrm.compare", "safemlrm.merge", "safemlrm.judge_eval")
 
 LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "metrics", "profiles")
 
