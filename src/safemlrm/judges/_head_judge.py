@@ -1,0 +1,124 @@
+"""Shared machinery of the CPU judges: MiniLM embeddings -> features -> a small shipped linear head.
+
+Concurrent `judge` calls are gathered by a micro-batcher and encoded together in a worker thread
+(the event loop never blocks on torch); the encoder is loaded once per process, on the first call;
+instruction embeddings are cached, since one instruction is judged for many texts and parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections import OrderedDict
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from safemlrm.context import PluginContext
+from safemlrm.judges._batching import MicroBatcher
+from safemlrm.judges._encoder import get_encoder
+from safemlrm.judges._offline_features import LinearHead, build_features, load_head
+from safemlrm.types import NAN, Judgement, Part, Sample
+
+INSTRUCTION_CACHE_SIZE = 4096
+
+
+class HeadJudgeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    head: str | None = Field(
+        default=None, description="a shipped head name or a path to a trained .npz (default: built-in)"
+    )
+    max_batch_size: int = Field(default=32, ge=1, le=512, description="texts encoded together")
+    max_concurrency: int = Field(default=256, ge=1)
+
+
+class HeadJudge:
+    """Base class of the offline judges (not registered itself)."""
+
+    kind: ClassVar[str] = "head"
+    version: ClassVar[str] = "1"
+    default_head: ClassVar[str] = ""
+
+    def __init__(self, params: HeadJudgeParams, ctx: PluginContext) -> None:
+        self.params = params
+        self.label = ctx.label or self.kind
+        self.max_concurrency = params.max_concurrency
+        self.head: LinearHead = load_head(params.head or self.default_head)
+        self._batcher: MicroBatcher[tuple[str, str], np.ndarray] = MicroBatcher(
+            self._predict_async, max_batch=params.max_batch_size, max_wait_s=0.002, max_inflight=1
+        )
+        self._instruction_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": self.version, "head": self.head.sha256}
+
+    # ------------------------------------------------------------------ prediction
+
+    def _instruction_embeddings(self, instructions: list[str]) -> np.ndarray:
+        encoder = get_encoder(self.head.encoder_max_length, self.head.encoder_quantized)
+        with self._cache_lock:
+            known = {i: self._instruction_cache[i] for i in instructions if i in self._instruction_cache}
+        missing = list(dict.fromkeys(i for i in instructions if i not in known))
+        if missing:
+            encoded = encoder.encode(missing)
+            known.update(zip(missing, encoded, strict=True))
+            with self._cache_lock:
+                for text in missing:
+                    self._instruction_cache[text] = known[text]
+                while len(self._instruction_cache) > INSTRUCTION_CACHE_SIZE:
+                    self._instruction_cache.popitem(last=False)
+        return np.stack([known[i] for i in instructions])
+
+    def predict(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Class probabilities (n, k) for (instruction, response) pairs. Synchronous; loads the encoder."""
+        instructions = [i for i, _ in pairs]
+        responses = [r for _, r in pairs]
+        encoder = get_encoder(self.head.encoder_max_length, self.head.encoder_quantized)
+        response_emb = encoder.encode(responses)
+        needs_instruction = any(b in ("prod", "cos") for b in self.head.blocks)
+        instruction_emb = self._instruction_embeddings(instructions) if needs_instruction else response_emb
+        features = build_features(instruction_emb, response_emb, instructions, responses, self.head.blocks)
+        return self.head.predict_proba(features)
+
+    async def _predict_async(self, pairs: list[tuple[str, str]]) -> list[np.ndarray]:
+        probs = await asyncio.to_thread(self.predict, pairs)
+        return list(probs)
+
+    # ------------------------------------------------------------------ judging
+
+    def to_judgement(self, probs: np.ndarray) -> Judgement:
+        raise NotImplementedError
+
+    def _judgement(
+        self, score: float, label: str, *, rationale: str = "", raw: str = "", error: str | None = None
+    ) -> Judgement:
+        return Judgement(
+            judge=self.label,
+            judge_version=self.version,
+            score=score,
+            label=label,
+            rationale=rationale,
+            raw=raw,
+            error=error,
+        )
+
+    def probabilities_text(self, probs: np.ndarray) -> str:
+        return ", ".join(f"P({c})={p:.3f}" for c, p in zip(self.head.classes, probs, strict=True))
+
+    async def judge(self, sample: Sample, text: str, part: Part) -> Judgement:
+        if not text.strip():
+            return self._judgement(NAN, "empty", error="empty text: nothing to judge")
+        try:
+            probs = await self._batcher.submit((sample.instruction, text))
+            if not all(math.isfinite(float(p)) for p in probs):
+                raise ValueError(f"non-finite probabilities {probs!r}")
+            return self.to_judgement(probs)
+        except Exception as exc:  # a judge never raises: the failure is a NaN judgement
+            return self._judgement(NAN, "error", error=f"{type(exc).__name__}: {exc}")
+
+    async def aclose(self) -> None:
+        return None
