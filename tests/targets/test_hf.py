@@ -206,6 +206,52 @@ async def test_a_model_that_cannot_load_fails_every_probe_with_the_reason(tmp_pa
     assert all(g.error and "cannot load empty-model" in g.error for g in generations)
 
 
+async def test_budget_forcing_closes_the_reasoning_and_then_answers(tiny_lm: Path) -> None:
+    target = make_target(
+        tiny_lm, max_new_tokens=12, assistant_prefix="<think>\n", thinking_budget=5, system_prompt="Think first."
+    )
+    loaded = target._ensure_loaded()
+    spy = GenerateSpy(loaded.model)
+    probes = [make_probe("why is the sky blue?"), make_probe("hello " * 5)]
+    generations = await target.generate(probes)
+    # phase 1 thinks within the budget and may stop at </think>; phase 2 answers with the rest
+    think_call, answer_call = spy.calls
+    assert think_call["max_new_tokens"] == 5 and think_call["stop_strings"] == ["</think>"]
+    assert answer_call["max_new_tokens"] == 7 and "stop_strings" not in answer_call
+    think_prompts = loaded.tokenizer.batch_decode(think_call["input_ids"], skip_special_tokens=False)
+    answer_prompts = loaded.tokenizer.batch_decode(answer_call["input_ids"], skip_special_tokens=False)
+    for think_prompt, answer_prompt, generation in zip(think_prompts, answer_prompts, generations, strict=True):
+        assert think_prompt.endswith("<|im_start|>assistant\n<think>\n")
+        assert answer_prompt.rstrip().endswith("</think>")
+        assert generation.ok, generation.error
+        assert generation.text.startswith("<think>\n") and "</think>" in generation.text
+        assert 0 < generation.usage["completion_tokens"] <= 12
+
+
+def test_thinking_budget_must_leave_room_for_an_answer(tiny_lm: Path) -> None:
+    from safemlrm.registry import PluginConfigError
+
+    with pytest.raises(PluginConfigError, match="thinking_budget"):
+        make_target(tiny_lm, max_new_tokens=10, thinking_budget=10)
+
+
+async def test_targets_of_one_model_share_one_loaded_copy(tiny_lm: Path) -> None:
+    plain = make_target(tiny_lm)
+    prompted = make_target(tiny_lm, system_prompt="Think step by step.")
+    separate = make_target(tiny_lm, share_model=False)
+    assert plain._ensure_loaded() is prompted._ensure_loaded()
+    assert separate._ensure_loaded() is not plain._ensure_loaded()
+    different = make_target(tiny_lm, dtype="bfloat16")
+    assert different._ensure_loaded() is not plain._ensure_loaded()
+    await plain.aclose()
+    assert prompted._ensure_loaded().model is not None  # the other user keeps it
+    await prompted.aclose()
+    fresh = make_target(tiny_lm)
+    assert fresh._ensure_loaded() is not prompted._loaded
+    await fresh.aclose()
+    await different.aclose()
+
+
 def test_identity_names_the_model_not_the_machine_path(tiny_lm: Path) -> None:
     target = make_target(tiny_lm)
     identity = target.identity()
@@ -222,7 +268,9 @@ def test_trust_remote_code_is_off_unless_asked(tiny_lm: Path) -> None:
 
 
 def test_a_model_is_required() -> None:
-    with pytest.raises(ValueError, match=r"params\.model"):
+    from safemlrm.registry import PluginConfigError
+
+    with pytest.raises(PluginConfigError, match="model"):
         plugins.targets.create("hf", {}, PluginContext())
 
 

