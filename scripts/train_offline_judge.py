@@ -299,6 +299,7 @@ def train_harm(data: Path, out: Path, c: float, k: int, seed: int) -> dict[str, 
         "encoder": ENCODER,
         "C": c,
         "training_rows": {s: int((source == s).sum()) for s in ("harmbench", "jbb", "star1", "synthetic")},
+        "trained_on": ["harmbench_text_val_dev.json", "jbb_judge_comparison_dev.csv", "star1_r1_traces_dev.json"],
         "data": "HarmBench classifier validation half (MIT), JailbreakBench judge comparison (MIT), "
         "STAR-1 R1 traces rated safe (Apache-2.0); ../shared/data; plus 200 short refusals written for this "
         "project (SHORT_REFUSALS, training only)",
@@ -340,6 +341,7 @@ def train_refusal(data: Path, out: Path, c: float, k: int, seed: int) -> dict[st
         "encoder": ENCODER,
         "C": c,
         "training_rows": {m: int((models == m).sum()) for m in sorted(set(models))},
+        "trained_on": ["xstest_v2_completions_dev.csv"],
         "data": "XSTest v2 completions with human final_label (prompts CC BY 4.0; completions under the "
         "Llama-2 / Mistral terms); ../shared/data; plus 300 short refusals and 150 short "
         "compliances written for this project (SHORT_REFUSALS, SHORT_COMPLIANCES; training only)",

@@ -162,3 +162,12 @@ def test_cli_uses_a_config_judge_and_its_targets(tmp_path: Path, capsys: pytest.
     )
     assert code == 0
     assert "strict (this run)" in capsys.readouterr().out
+
+
+def test_in_sample_evaluation_is_flagged(shared_data: Path) -> None:
+    judge = plugins.judges.create("refusal", {}, PluginContext(label="refusal"))
+    judge.predict = lambda pairs: __import__("numpy").tile([0.9, 0.05, 0.05], (len(pairs), 1))  # no encoder needed
+    labels = load_labels(shared_data / XSTEST)
+    labels.rows = labels.rows[:5]
+    result = asyncio.run(evaluate(judge, labels, judge_name="refusal"))
+    assert result.in_sample and "in-sample" in result.render() and result.as_dict()["in_sample"]

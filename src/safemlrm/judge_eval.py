@@ -337,6 +337,7 @@ class EvalResult:
     published_three_class: dict[str, float] = field(default_factory=dict)
     human_alpha: float | None = None
     failures: list[str] = field(default_factory=list)
+    in_sample: bool = False  # the judge was trained on this file: its numbers are not a measure
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -356,6 +357,7 @@ class EvalResult:
             "published_three_class_accuracy": self.published_three_class,
             "human_krippendorff_alpha": self.human_alpha,
             "failures": self.failures[:20],
+            "in_sample": self.in_sample,
         }
 
     def render(self) -> str:
@@ -365,6 +367,11 @@ class EvalResult:
             f"{len(self.labels.skipped)} group(s) skipped",
         ]
         lines += [f"  skipped {s}" for s in self.labels.skipped]
+        if self.in_sample:
+            lines.append(
+                "  WARNING: this judge was trained on this file; these are in-sample numbers, not agreement. "
+                "Held-out numbers: docs/judges.md"
+            )
         what = "1 = harmful (human majority)" if self.labels.task == "harm" else "1 = full or partial refusal"
         lines.append(f"  against the humans, {what}; published judges on the same rows:")
         header = f"  {'judge':40s} {'accuracy [95% CI]':34s} {'kappa':>6s}  {'FPR':>6s}  {'FNR':>6s}"
@@ -476,7 +483,10 @@ async def evaluate(
         judgements = await run_judge(judge, labels.rows, part)
     finally:
         await judge.aclose()
-    return score(labels, judgements, judge_name=judge_name, identity=judge.identity(), threshold=threshold)
+    result = score(labels, judgements, judge_name=judge_name, identity=judge.identity(), threshold=threshold)
+    head = getattr(judge, "head", None)
+    result.in_sample = labels.path.name in getattr(head, "meta", {}).get("trained_on", [])
+    return result
 
 
 def cmd_judge_eval(args: argparse.Namespace) -> int:

@@ -49,8 +49,8 @@ class Encoder:
         self._tokenizer: Any = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model: Any = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         if quantize:
-            with warnings.catch_warnings():  # torch marks its quantised tensor constructors deprecated
-                warnings.simplefilter("ignore", UserWarning)
+            with warnings.catch_warnings():  # torch marks dynamic quantisation deprecated (it still works in 2.x)
+                warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
                     model, {torch.nn.Linear}, dtype=torch.qint8
                 )
