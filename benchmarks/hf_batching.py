@@ -23,12 +23,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result  # noqa: E402
+from _common import write_result
 
-from safemlrm import plugins  # noqa: E402
-from safemlrm.context import PluginContext  # noqa: E402
-from safemlrm.targets.hf import HFTarget  # noqa: E402
-from safemlrm.types import Generation, Probe  # noqa: E402
+from safemlrm import plugins
+from safemlrm.context import PluginContext
+from safemlrm.targets.hf import HFTarget
+from safemlrm.types import Generation, Probe
 
 
 async def demo_probes(count: int) -> list[Probe]:
