@@ -108,3 +108,8 @@ def test_wrong_types_raise_config_error_not_crash(extra: dict[str, object]) -> N
         parse_config(yaml.safe_dump(data))
     except ConfigError as exc:
         assert "invalid configuration" in str(exc)
+
+
+def test_offline_judge_is_the_default() -> None:
+    config = parse_config(GOOD.replace("judges:\n  - kind: keyword\n", ""))
+    assert [j.kind for j in config.judges] == ["offline"]

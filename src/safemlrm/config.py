@@ -75,7 +75,10 @@ class RunConfig(Spec):
     datasets: list[DatasetSpec] = Field(min_length=1)
     attacks: list[AttackSpec] = Field(default_factory=lambda: [AttackSpec(kind="vanilla")])
     targets: list[TargetSpec] = Field(min_length=1)
-    judges: list[JudgeSpec] = Field(default_factory=lambda: [JudgeSpec(kind="keyword")])
+    judges: list[JudgeSpec] = Field(
+        default_factory=lambda: [JudgeSpec(kind="offline")],
+        description="judges; default: the offline CPU judge (no network, no LLM)",
+    )
     parts: list[Part] = Field(default_factory=lambda: [Part.REASONING, Part.ANSWER, Part.WHOLE])
     asr_threshold: float = Field(default=4.0, ge=0, le=5)
     concurrency: int = Field(default=64, ge=1, description="probes in flight at once")
