@@ -54,7 +54,7 @@ def make_target(batch_size: int, args: argparse.Namespace) -> HFTarget:
 
 
 async def timed_run(target: HFTarget, probes: list[Probe]) -> tuple[dict[str, Any], list[Generation]]:
-    target._batcher.batch_sizes.clear()
+    target._batcher.batch_size_counts.clear()
     start = time.perf_counter()
     results = await asyncio.gather(*(target.generate([probe]) for probe in probes))
     wall = time.perf_counter() - start
@@ -69,7 +69,7 @@ async def timed_run(target: HFTarget, probes: list[Probe]) -> tuple[dict[str, An
         "completion_tokens": tokens,
         "tokens_per_s": round(tokens / wall, 2),
         "probes_per_s": round(len(probes) / wall, 3),
-        "batches": list(target._batcher.batch_sizes),
+        "batches": sorted(target._batcher.batch_size_counts.elements(), reverse=True),
     }
     print(
         f"batch {run['batch_size']:>2}: {wall:6.1f} s, {tokens} tokens, {run['tokens_per_s']:7.1f} tokens/s, "

@@ -91,7 +91,7 @@ def make_probes(folder: Path, count: int) -> list[Probe]:
 
 async def timed(target: Any, probes: list[Probe]) -> dict[str, Any]:
     batcher = target._batcher
-    batcher.batch_sizes.clear()
+    batcher.batch_size_counts.clear()
     start = time.perf_counter()
     results = await asyncio.gather(*(target.generate([probe]) for probe in probes))
     wall = time.perf_counter() - start
@@ -106,7 +106,7 @@ async def timed(target: Any, probes: list[Probe]) -> dict[str, Any]:
         "completion_tokens": tokens,
         "tokens_per_s": round(tokens / wall, 1) if wall else None,
         "prompt_tokens_mean": round(sum(prompt_tokens) / len(prompt_tokens), 1) if prompt_tokens else None,
-        "batches": list(batcher.batch_sizes),
+        "batches": sorted(batcher.batch_size_counts.elements(), reverse=True),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }

@@ -91,7 +91,7 @@ async def test_concurrent_calls_form_left_padded_batches_in_order(tiny_lm: Path)
     probes = [make_probe("hello " * (i + 1)) for i in range(6)]
     results = await asyncio.gather(*(target.generate([probe]) for probe in probes))
     generations = [r[0] for r in results]
-    assert target._batcher.batch_sizes == [4, 2]
+    assert target._batcher.batch_size_counts == {4: 1, 2: 1}
     assert [g.probe_key for g in generations] == [p.key for p in probes]
     assert all(g.ok and g.target == "tiny" for g in generations)
     # each generation's prompt length is its own prompt's: results were not shuffled within batches
@@ -109,10 +109,10 @@ async def test_a_list_is_split_into_batches_and_matches_unbatched_greedy_output(
     probes = [make_probe(f"question {i}: " + "why " * (3 * i)) for i in range(5)]
     batched = make_target(tiny_lm, batch_size=8, max_new_tokens=10)
     together = await batched.generate(probes)
-    assert batched._batcher.batch_sizes == [5]
+    assert batched._batcher.batch_size_counts == {5: 1}
     single = make_target(tiny_lm, batch_size=1, max_new_tokens=10)
     alone = await single.generate(probes)
-    assert single._batcher.batch_sizes == [1] * 5
+    assert single._batcher.batch_size_counts == {1: 5}
     assert [g.text for g in together] == [g.text for g in alone]
     assert [g.usage for g in together] == [g.usage for g in alone]
     await batched.aclose()
@@ -144,7 +144,7 @@ async def test_images_reach_the_vlm_pixel_values(tiny_vlm: Path, images: list[Im
     generations = await asyncio.gather(*(target.generate([p]) for p in probes))
     assert [g[0].probe_key for g in generations] == [p.key for p in probes]
     assert all(g[0].ok for g in generations), [g[0].error for g in generations]
-    assert target._batcher.batch_sizes == [3]
+    assert target._batcher.batch_size_counts == {3: 1}
     call = spy.calls[0]
     grid = call["image_grid_thw"]
     assert grid.shape[0] == 3, "three images in the batch"
@@ -169,7 +169,7 @@ async def test_vlm_without_images_and_with_a_list(tiny_vlm: Path) -> None:
     generations = await target.generate(probes)
     assert [g.probe_key for g in generations] == [p.key for p in probes]
     assert all(g.ok for g in generations)
-    assert target._batcher.batch_sizes == [2, 1]
+    assert target._batcher.batch_size_counts == {2: 1, 1: 1}
 
 
 async def test_a_bad_image_fails_only_its_probe(tiny_vlm: Path, images: list[ImageRef], tmp_path: Path) -> None:

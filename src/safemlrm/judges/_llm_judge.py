@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from safemlrm.batching import MicroBatcher
 from safemlrm.context import PluginContext
-from safemlrm.judges._batching import MicroBatcher
 from safemlrm.protocols import Target
 from safemlrm.types import NAN, Generation, Judgement, Message, Part, Probe, Sample, TextPart
 
@@ -128,7 +128,8 @@ class LLMJudge:
         self.target: Target = ctx.make_target(params.model)
         self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
             self.target.generate,
-            max_batch=max(1, self.target.max_batch_size),
+            max_batch_size=max(1, self.target.max_batch_size),
+            max_wait_s=0.005,
             max_inflight=max(1, self.target.max_concurrency),
         )
 
@@ -197,7 +198,7 @@ class LLMJudge:
             replies: list[str] = []
             last_problem = ""
             for _attempt in range(self.params.max_attempts):
-                generation = await self._batcher.submit(self._probe(sample, messages))
+                generation = await self._batcher.submit_one(self._probe(sample, messages))
                 if generation.error is not None:
                     last_problem = f"judge model call failed: {generation.error}"
                     replies.append(f"[call failed] {generation.error}")
@@ -222,4 +223,5 @@ class LLMJudge:
             return self._judgement(NAN, "error", error=f"{type(exc).__name__}: {exc}")
 
     async def aclose(self) -> None:
+        await self._batcher.aclose()
         await self.target.aclose()

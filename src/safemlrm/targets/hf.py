@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from safemlrm.batching import MicroBatcher
 from safemlrm.context import PluginContext
 from safemlrm.hashing import content_hash
 from safemlrm.plugins import targets
 from safemlrm.targets._base import TargetParams, prompt_messages
-from safemlrm.targets._batching import MicroBatcher
 from safemlrm.targets._inprocess import (
     ImageLoadError,
     ModelSource,

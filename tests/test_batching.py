@@ -1,10 +1,12 @@
+"""The micro-batcher shared by in-process targets, judges and the pipeline's dispatcher."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from safemlrm.targets._batching import BatcherClosedError, MicroBatcher
+from safemlrm.batching import BatcherClosedError, MicroBatcher
 
 
 class Recorder:
@@ -36,7 +38,7 @@ async def test_concurrent_single_calls_are_collected_into_batches() -> None:
     batcher = MicroBatcher(recorder, max_batch_size=4, max_wait_s=0.05)
     results = await asyncio.gather(*(batcher.submit([i]) for i in range(10)))
     assert results == [[2 * i] for i in range(10)]
-    assert batcher.batch_sizes == [4, 4, 2]
+    assert batcher.batch_size_counts == {4: 2, 2: 1}
     assert sorted(x for batch in recorder.batches for x in batch) == list(range(10))
     assert recorder.max_running == 1  # batches run one at a time
     await batcher.aclose()
@@ -56,7 +58,7 @@ async def test_lists_and_single_calls_mix() -> None:
     batcher = MicroBatcher(recorder, max_batch_size=8, max_wait_s=0.02)
     a, b, c = await asyncio.gather(batcher.submit([1, 2, 3]), batcher.submit([10]), batcher.submit([20, 30]))
     assert (a, b, c) == ([2, 4, 6], [20], [40, 60])
-    assert batcher.batch_sizes == [6]
+    assert batcher.batch_size_counts == {6: 1}
     await batcher.aclose()
 
 
@@ -138,3 +140,66 @@ def test_invalid_settings_are_rejected() -> None:
         MicroBatcher(Recorder(), max_batch_size=0)
     with pytest.raises(ValueError, match="max_wait_s"):
         MicroBatcher(Recorder(), max_batch_size=1, max_wait_s=-1)
+    with pytest.raises(ValueError, match="max_inflight"):
+        MicroBatcher(Recorder(), max_batch_size=1, max_inflight=0)
+
+
+async def test_single_items_form_batches_and_several_batches_may_run_at_once() -> None:
+    recorder = Recorder(delay_s=0.02)
+    batcher = MicroBatcher(recorder, max_batch_size=4, max_wait_s=0.0, max_inflight=2)
+    results = await asyncio.gather(*(batcher.submit_one(i) for i in range(12)))
+    assert results == [2 * i for i in range(12)]
+    assert batcher.batch_size_counts == {4: 3}
+    assert recorder.max_running == 2
+    await batcher.aclose()
+
+
+async def test_batch_size_one_awaits_directly_under_the_inflight_limit() -> None:
+    recorder = Recorder(delay_s=0.01)
+    batcher = MicroBatcher(recorder, max_batch_size=1, max_inflight=3)
+    tasks_before = len(asyncio.all_tasks())
+    calls = [asyncio.ensure_future(batcher.submit_one(i)) for i in range(7)]
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == tasks_before + len(calls)  # no worker, no task per batch
+    assert await asyncio.gather(*calls) == [2 * i for i in range(7)]
+    assert await batcher.submit([1, 2, 3]) == [2, 4, 6]
+    assert recorder.max_running == 3
+    assert batcher.batch_size_counts == {1: 10}
+    with pytest.raises(ValueError, match="cannot handle 5"):
+        await MicroBatcher(Recorder(fail_on=5), max_batch_size=1).submit_one(5)
+    await batcher.aclose()
+
+
+async def test_close_fails_queued_and_running_callers() -> None:
+    recorder = Recorder(delay_s=1.0)
+    batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.0)
+    running = asyncio.ensure_future(batcher.submit([1, 2]))
+    queued = asyncio.ensure_future(batcher.submit([3]))
+    await asyncio.sleep(0.01)
+    await batcher.aclose()
+    for call in (running, queued):
+        with pytest.raises(BatcherClosedError):
+            await call
+    assert recorder.batches == [[1, 2]]
+
+
+def test_close_leaves_no_pending_task(caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.new_event_loop()
+    batcher = MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0.0)
+    assert loop.run_until_complete(batcher.submit([1, 2])) == [2, 4]
+    loop.run_until_complete(batcher.aclose())
+    assert asyncio.all_tasks(loop) == set()
+    loop.close()
+    assert "Task was destroyed" not in caplog.text
+
+
+def test_counts_stay_bounded_over_many_calls() -> None:
+    batcher = MicroBatcher(Recorder(), max_batch_size=3, max_wait_s=0.0)
+
+    async def many() -> None:
+        for start in range(0, 300, 7):
+            await batcher.submit(list(range(start, start + 7)))
+
+    asyncio.run(many())
+    assert set(batcher.batch_size_counts) <= {1, 2, 3}
+    assert sum(size * n for size, n in batcher.batch_size_counts.items()) == 43 * 7
