@@ -37,6 +37,24 @@ class Record:
     parsed: ParsedOutput
     judgements: dict[tuple[Part, str], Judgement]  # (part, judge label) -> judgement
 
+    def score_row(self, part: Part, judge: str) -> ScoreRow:
+        """The flat row of one of this record's judgements, as the analyses take it."""
+        j = self.judgements[(part, judge)]
+        return ScoreRow(
+            target=self.generation.target,
+            attack=self.probe.attack,
+            dataset=self.sample.dataset,
+            category=self.sample.category,
+            sample_id=self.sample.id,
+            probe_key=self.probe.key,
+            benign=self.sample.benign,
+            part=part,
+            judge=judge,
+            score=j.score,
+            label=j.label,
+            parse_status=self.parsed.status,
+        )
+
 
 @dataclass
 class RunData:
@@ -50,23 +68,4 @@ class RunData:
     records: Sequence[Record]  # a list, or for a large run a sequence streamed from the store
 
     def score_rows(self) -> list[ScoreRow]:
-        rows = []
-        for rec in self.records:
-            for (part, judge), j in rec.judgements.items():
-                rows.append(
-                    ScoreRow(
-                        target=rec.generation.target,
-                        attack=rec.probe.attack,
-                        dataset=rec.sample.dataset,
-                        category=rec.sample.category,
-                        sample_id=rec.sample.id,
-                        probe_key=rec.probe.key,
-                        benign=rec.sample.benign,
-                        part=part,
-                        judge=judge,
-                        score=j.score,
-                        label=j.label,
-                        parse_status=rec.parsed.status,
-                    )
-                )
-        return rows
+        return [rec.score_row(part, judge) for rec in self.records for part, judge in rec.judgements]
