@@ -102,22 +102,7 @@ def run_scores_frame(run: RunData) -> Any:
     extra: list[dict[str, Any]] = []
     for rec in run.records:
         for (part, judge), j in rec.judgements.items():
-            rows.append(
-                ScoreRow(
-                    target=rec.generation.target,
-                    attack=rec.probe.attack,
-                    dataset=rec.sample.dataset,
-                    category=rec.sample.category,
-                    sample_id=rec.sample.id,
-                    probe_key=rec.probe.key,
-                    benign=rec.sample.benign,
-                    part=part,
-                    judge=judge,
-                    score=j.score,
-                    label=j.label,
-                    parse_status=rec.parsed.status,
-                )
-            )
+            rows.append(rec.score_row(part, judge))
             extra.append(
                 {"rationale": j.rationale, "judge_error": j.error, "instruction": rec.sample.instruction}
             )
