@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.datasets._common import DatasetError, image_ref, parse_bool, text_field
+from safemlrm.datasets._common import DatasetError, category_filter, image_ref, parse_bool, text_field
 from safemlrm.types import ImageRef, Sample
 
 FIELDS = ("id", "category", "instruction", "prompt", "image", "key_phrase", "benign")
@@ -160,3 +160,34 @@ def row_to_sample(
         benign=benign,
         metadata=metadata,
     )
+
+
+def tabular_samples(
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    params: TabularParams,
+    *,
+    path: Path,
+    image_root: Path,
+    dataset: str,
+) -> Iterator[Sample]:
+    """The samples of a data file's (line number, row) pairs, kept when their category is wanted."""
+    images = path_image_resolver(
+        image_root,
+        verify=params.verify_images,
+        allow_outside_root=params.allow_outside_root,
+        separator=params.image_separator,
+    )
+    keep = category_filter(params.categories)
+    for index, (line, row) in enumerate(rows):
+        sample = row_to_sample(
+            row,
+            where=f"{path}:{line}",
+            index=index,
+            columns=params.columns,
+            dataset=dataset,
+            images=images,
+            default_category=params.default_category,
+            keep_metadata=params.keep_metadata,
+        )
+        if keep(sample.category):
+            yield sample

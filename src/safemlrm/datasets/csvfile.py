@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from safemlrm.context import PluginContext
-from safemlrm.datasets._common import (
-    category_filter,
-    check_unique,
-    csv_header,
-    dataset_label,
-    read_csv_rows,
-)
-from safemlrm.datasets._tabular import TabularParams, path_image_resolver, row_to_sample
+from safemlrm.datasets._common import check_unique, csv_header, dataset_label, read_csv_rows
+from safemlrm.datasets._tabular import TabularParams, tabular_samples
 from safemlrm.plugins import datasets
 from safemlrm.types import Sample
 
@@ -39,25 +33,10 @@ class CsvDataset:
         return check_unique(self._samples(), str(self.path))
 
     def _samples(self) -> Iterator[Sample]:
-        p = self.params
-        images = path_image_resolver(
-            self.image_root,
-            verify=p.verify_images,
-            allow_outside_root=p.allow_outside_root,
-            separator=p.image_separator,
+        return tabular_samples(
+            read_csv_rows(self.path),
+            self.params,
+            path=self.path,
+            image_root=self.image_root,
+            dataset=dataset_label(self.ctx, "csv"),
         )
-        keep = category_filter(p.categories)
-        name = dataset_label(self.ctx, "csv")
-        for index, (line, row) in enumerate(read_csv_rows(self.path)):
-            sample = row_to_sample(
-                row,
-                where=f"{self.path}:{line}",
-                index=index,
-                columns=p.columns,
-                dataset=name,
-                images=images,
-                default_category=p.default_category,
-                keep_metadata=p.keep_metadata,
-            )
-            if keep(sample.category):
-                yield sample

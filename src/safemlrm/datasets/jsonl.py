@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from safemlrm.context import PluginContext
-from safemlrm.datasets._common import (
-    category_filter,
-    check_unique,
-    dataset_label,
-    read_jsonl_rows,
-    require_file,
-)
-from safemlrm.datasets._tabular import TabularParams, path_image_resolver, row_to_sample
+from safemlrm.datasets._common import check_unique, dataset_label, read_jsonl_rows, require_file
+from safemlrm.datasets._tabular import TabularParams, tabular_samples
 from safemlrm.plugins import datasets
 from safemlrm.types import Sample
 
@@ -39,29 +34,19 @@ class JsonlDataset:
         return check_unique(self._samples(), str(self.path))
 
     def _samples(self) -> Iterator[Sample]:
-        p = self.params
-        images = path_image_resolver(
-            self.image_root,
-            verify=p.verify_images,
-            allow_outside_root=p.allow_outside_root,
-            separator=p.image_separator,
-        )
-        keep = category_filter(p.categories)
-        name = dataset_label(self.ctx, "jsonl")
         seen_keys: set[str] = set()
-        for index, (line, row) in enumerate(read_jsonl_rows(self.path)):
-            seen_keys.update(row)
-            sample = row_to_sample(
-                row,
-                where=f"{self.path}:{line}",
-                index=index,
-                columns=p.columns,
-                dataset=name,
-                images=images,
-                default_category=p.default_category,
-                keep_metadata=p.keep_metadata,
-            )
-            if keep(sample.category):
-                yield sample
+
+        def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+            for line, row in read_jsonl_rows(self.path):
+                seen_keys.update(row)
+                yield line, row
+
+        yield from tabular_samples(
+            rows(),
+            self.params,
+            path=self.path,
+            image_root=self.image_root,
+            dataset=dataset_label(self.ctx, "jsonl"),
+        )
         # an optional column named in the config but found in no row is almost surely a typo
-        p.columns.check_columns(sorted(seen_keys), str(self.path))
+        self.params.columns.check_columns(sorted(seen_keys), str(self.path))
