@@ -15,6 +15,7 @@ from typing import Any
 
 from safemlrm.context import PluginContext
 from safemlrm.hashing import file_sha256
+from safemlrm.rowfiles import iter_jsonl
 from safemlrm.types import ImageRef, Sample
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -100,22 +101,7 @@ def csv_header(path: Path) -> list[str]:
 def read_jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) from a JSON Lines file; blank lines are skipped."""
     require_file(path, "JSONL file")
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from exc
-                if not isinstance(value, dict):
-                    raise DatasetError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
-                yield number, value
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    yield from iter_jsonl(path, error=DatasetError, loads=json.loads, where=lambda p, number: f"{p}:{number}")
 
 
 def read_json(path: Path) -> Any:

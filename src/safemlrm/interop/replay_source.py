@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
+from safemlrm.rowfiles import iter_jsonl, iter_parquet, line_where
 
 REQUIRED = ("probe_key", "target", "output")
 
@@ -29,34 +29,12 @@ def iter_export_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         for number, row in enumerate(dataset, start=1):
             yield f"{path}: row {number}", dict(row)
         return
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as exc:
-            raise ImportError(f"reading {path} needs pyarrow: pip install 'safemlrm[parquet]'") from exc
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow has its own error types for corrupt files
-            raise ExportFileError(f"{path}: not a readable Parquet file: {exc}") from None
-        number = 0
-        for batch in parquet.iter_batches(batch_size=4096, columns=None):
-            for row in batch.to_pylist():
-                number += 1
-                yield f"{path}: row {number}", row
+    if path.suffix.lower() in (".parquet", ".pq"):
+        for number, row in iter_parquet(path, error=ExportFileError):
+            yield f"{path}: row {number}", row
         return
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ExportFileError(f"{path}: line {number}: invalid JSON: {exc}") from None
-            if not isinstance(value, dict):
-                kind = type(value).__name__
-                raise ExportFileError(f"{path}: line {number}: expected a JSON object, got {kind}")
-            yield f"{path}: line {number}", value
+    for number, row in iter_jsonl(path, error=ExportFileError):
+        yield line_where(path, number), row
 
 
 def _text(row: dict[str, Any], column: str, where: str) -> str | None:

@@ -12,12 +12,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.context import PluginContext
 from safemlrm.hashing import file_sha256
 from safemlrm.plugins import targets
+from safemlrm.rowfiles import iter_jsonl, iter_parquet
 from safemlrm.types import Generation, Probe
 
 
@@ -44,22 +44,6 @@ def _detect_format(path: Path) -> str:
     raise ReplayFileError(f"{path}: unknown extension; set `format` to jsonl, csv or parquet")
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ReplayFileError(f"{path}: line {line_number}: invalid JSON: {exc}") from None
-            if not isinstance(row, dict):
-                raise ReplayFileError(
-                    f"{path}: line {line_number}: expected a JSON object, got {type(row).__name__}"
-                )
-            yield line_number, row
-
-
 def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
@@ -78,24 +62,6 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise ReplayFileError(f"{path}: not UTF-8 text: {exc}") from None
     except csv.Error as exc:
         raise ReplayFileError(f"{path}: malformed CSV: {exc}") from None
-
-
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise ImportError(
-            f"reading {path} needs pyarrow: pip install 'safemlrm[parquet]'"
-        ) from exc
-    try:
-        table = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises its own error types for corrupt files
-        raise ReplayFileError(f"{path}: not a readable Parquet file: {exc}") from None
-    row_number = 0
-    for batch in table.iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
-            row_number += 1
-            yield row_number, row
 
 
 @targets.register("replay")
@@ -157,10 +123,10 @@ class ReplayTarget:
     def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         fmt = self.params.format if self.params.format != "auto" else _detect_format(self.path)
         if fmt == "jsonl":
-            return _iter_jsonl(self.path)
+            return iter_jsonl(self.path, error=ReplayFileError)
         if fmt == "csv":
             return _iter_csv(self.path)
-        return _iter_parquet(self.path)
+        return iter_parquet(self.path, error=ReplayFileError)
 
     def _cell(self, row: dict[str, Any], column: str, where: str, *, required: bool) -> str | None:
         if column not in row:
