@@ -12,25 +12,26 @@ from safemlrm.analysis.agreement import (
     cohen_kappa,
     krippendorff_alpha,
     majority,
-    wilson_interval,
 )
 
 
-def test_wilson_interval_hand_computed() -> None:
+def test_rate_wilson_interval_hand_computed() -> None:
     # p = 0.8, n = 10, z^2 = 3.8415: centre = (0.8 + 0.19207) / 1.38415 = 0.71674,
     # half = 1.96 * sqrt(0.016 + 0.0096037) / 1.38415 = 0.22658.
-    low, high = wilson_interval(8, 10)
-    assert low == pytest.approx(0.49016, abs=1e-4) and high == pytest.approx(0.94332, abs=1e-4)
+    rate = Rate.of(8, 10)
+    low, high = rate.low, rate.high
+    assert rate.value == 0.8 and low == pytest.approx(0.49016, abs=1e-4) and high == pytest.approx(0.94332, abs=1e-4)
 
 
-def test_wilson_interval_edges() -> None:
-    assert all(math.isnan(v) for v in wilson_interval(0, 0))
-    low, high = wilson_interval(0, 20)
-    assert low == 0.0 and high == pytest.approx(3.8415 / (20 + 3.8415), abs=1e-4)  # z^2 / (n + z^2)
-    low, high = wilson_interval(20, 20)
-    assert high == 1.0 and low == pytest.approx(20 / (20 + 3.8415), abs=1e-4)
+def test_rate_wilson_interval_edges() -> None:
+    empty = Rate.of(0, 0)
+    assert all(math.isnan(v) for v in (empty.value, empty.low, empty.high))
+    none = Rate.of(0, 20)
+    assert none.low == 0.0 and none.high == pytest.approx(3.8415 / (20 + 3.8415), abs=1e-4)  # z^2 / (n + z^2)
+    every = Rate.of(20, 20)
+    assert every.high == 1.0 and every.low == pytest.approx(20 / (20 + 3.8415), abs=1e-4)
     with pytest.raises(ValueError):
-        wilson_interval(5, 3)
+        Rate.of(5, 3)
 
 
 def test_cohen_kappa_hand_computed() -> None:

@@ -1,4 +1,4 @@
-"""Agreement statistics between judges and humans: Wilson intervals, Cohen's kappa, Krippendorff's alpha.
+"""Agreement statistics between judges and humans: rates (Wilson intervals), Cohen's kappa, Krippendorff's alpha.
 
 Pure functions over plain sequences; no pandas, no scipy. Undefined values (no items, a constant
 rater pair that makes chance agreement 1) are NaN, never 0.
@@ -12,21 +12,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (nan, nan) when n == 0."""
-    if n < 0 or successes < 0 or successes > n:
-        raise ValueError(f"wilson_interval: need 0 <= successes <= n, got {successes}/{n}")
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    z2 = z * z
-    denominator = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from safemlrm.analysis.stats import wilson_interval
 
 
 def cohen_kappa(rater_a: Sequence[Hashable], rater_b: Sequence[Hashable]) -> float:
@@ -124,8 +110,8 @@ class Rate:
 
     @classmethod
     def of(cls, successes: int, n: int) -> Rate:
-        low, high = wilson_interval(successes, n)
-        return cls(successes / n if n else math.nan, low, high, successes, n)
+        estimate = wilson_interval(successes, n)
+        return cls(estimate.value, estimate.low, estimate.high, successes, n)
 
     def __str__(self) -> str:
         if self.n == 0:
