@@ -11,24 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from safemlrm.context import PluginContext
 from safemlrm.datasets._common import category_filter, check_unique, dataset_label, read_jsonl_rows
 from safemlrm.datasets._tabular import ColumnMap, row_to_sample
+from safemlrm.datasets.mm_safetybench import SCENARIO_NAMES
 from safemlrm.plugins import datasets
 from safemlrm.types import ImageRef, Sample
 
-SCENARIOS = (
-    "Illegal Activity",
-    "Hate Speech",
-    "Malware Generation",
-    "Physical Harm",
-    "Economic Harm",
-    "Fraud",
-    "Sex",
-    "Political Lobbying",
-    "Privacy Violence",
-    "Legal Opinion",
-    "Financial Advice",
-    "Health Consultation",
-    "Government Decision",
-)
+SCENARIOS = tuple(SCENARIO_NAMES.values())  # the 13 MM-SafetyBench scenarios, in order
 
 
 def demo_benchmark_path() -> Path:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from safemlrm.datasets.demo import SCENARIOS
 from safemlrm.records import JudgeInfo, Record, RunData, TargetInfo
 from safemlrm.types import (
     ContentPart,
@@ -32,21 +33,6 @@ from safemlrm.types import (
     TextPart,
 )
 
-SCENARIOS = (
-    "Illegal Activity",
-    "Hate Speech",
-    "Malware Generation",
-    "Physical Harm",
-    "Economic Harm",
-    "Fraud",
-    "Sex",
-    "Political Lobbying",
-    "Privacy Violence",
-    "Legal Opinion",
-    "Financial Advice",
-    "Health Consultation",
-    "Government Decision",
-)
 REASONING = "r1-reasoner"
 BASE = "base-vlm"
 RUBRIC = "rubric"
