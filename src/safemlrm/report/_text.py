@@ -17,6 +17,20 @@ def timestamp(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def identity_items(a: RunAnalysis, at_least: str) -> list[tuple[str, Any]]:
+    """The run's identity as (name, value) pairs, shared by the HTML and Markdown reports."""
+    run, cfg = a.run, a.run.config
+    return [
+        ("config", cfg.get("name", "")),
+        ("description", cfg.get("description", "")),
+        ("run directory", run.run_dir),
+        ("seed", run.meta.get("seed", cfg.get("seed"))),
+        ("ASR threshold", f"score {at_least} {a.threshold:g}"),
+        ("primary judge", a.primary_judge or "none"),
+        ("bootstrap", f"{a.n_resamples} resamples, seed {a.seed}"),
+    ]
+
+
 def headline_tax(a: RunAnalysis) -> list[PairedComparison]:
     """The overall whole-vs-whole tax row of each pair, for the primary judge."""
     return [

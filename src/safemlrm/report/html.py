@@ -28,7 +28,7 @@ from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, fmt_ratio, format_
 from safemlrm.records import Record
 from safemlrm.report import _svg
 from safemlrm.report._assets import CSS, JS
-from safemlrm.report._text import blind_spot_sentence, headline_tax, pp, tax_sentence, timestamp
+from safemlrm.report._text import blind_spot_sentence, headline_tax, identity_items, pp, tax_sentence, timestamp
 
 MAX_SAMPLES = 2000
 MAX_TEXT = 12_000  # characters kept per text field in the sample browser
@@ -410,16 +410,8 @@ def tradeoff_section(a: RunAnalysis) -> str:
 
 
 def identity_section(a: RunAnalysis) -> str:
-    run, cfg = a.run, a.run.config
-    items = [
-        ("config", cfg.get("name", "")),
-        ("description", cfg.get("description", "")),
-        ("run directory", run.run_dir),
-        ("seed", run.meta.get("seed", cfg.get("seed"))),
-        ("ASR threshold", f"score ≥ {a.threshold:g}"),
-        ("primary judge", a.primary_judge or "none"),
-        ("bootstrap", f"{a.n_resamples} resamples, seed {a.seed}"),
-    ]
+    run = a.run
+    items = identity_items(a, "≥")
     env = run.meta.get("environment") or {}
     if isinstance(env, dict):
         items += [(f"env · {k}", v) for k, v in sorted(env.items())]

@@ -11,7 +11,7 @@ from typing import Any
 
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, markdown_escape, to_markdown
-from safemlrm.report._text import blind_spot_sentence, headline_tax, tax_sentence, timestamp
+from safemlrm.report._text import blind_spot_sentence, headline_tax, identity_items, tax_sentence, timestamp
 
 
 def _kv(pairs: Sequence[tuple[str, Any]]) -> list[str]:
@@ -19,19 +19,9 @@ def _kv(pairs: Sequence[tuple[str, Any]]) -> list[str]:
 
 
 def identity_section(a: RunAnalysis) -> list[str]:
-    run, cfg = a.run, a.run.config
+    run = a.run
     lines = ["## Run identity", ""]
-    lines += _kv(
-        [
-            ("config", cfg.get("name", "")),
-            ("description", cfg.get("description", "")),
-            ("run directory", run.run_dir),
-            ("seed", run.meta.get("seed", cfg.get("seed"))),
-            ("ASR threshold", f"score >= {a.threshold:g}"),
-            ("primary judge", a.primary_judge or "none"),
-            ("bootstrap", f"{a.n_resamples} resamples, seed {a.seed}"),
-        ]
-    )
+    lines += _kv(identity_items(a, ">="))
     env = run.meta.get("environment") or {}
     if isinstance(env, dict) and env:
         lines += ["", "Environment: " + markdown_escape(", ".join(f"{k} {v}" for k, v in sorted(env.items())))]
