@@ -407,7 +407,13 @@ def template_length_problems(
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     problems = []
     for probe, generation in zip(probes, generations, strict=True):
-        text = tokenizer.apply_chat_template(target.chat_messages(probe), add_generation_prompt=True, tokenize=False)
+        text = tokenizer.apply_chat_template(
+            target.chat_messages(probe),
+            add_generation_prompt=True,
+            tokenize=False,
+            chat_template=target.params.chat_template,
+            **target.params.chat_template_kwargs,
+        )
         expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
         if generation.usage.get("prompt_tokens") != expected:
             problems.append(
@@ -481,6 +487,37 @@ def vllm_model_import_error(module: str) -> str | None:
         return None
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+# A template that differs from the model's (no default system turn) and reads a template variable.
+CUSTOM_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% if start_thinking %}<think>\n{% endif %}{% endif %}"
+)
+
+
+async def check_text_model_template_params(root: Path, max_new_tokens: int = 16) -> CheckRun:
+    """The tiny Qwen2 LM with ``chat_template``, ``chat_template_kwargs``, ``system_prompt`` and
+    ``user_prefix`` set: vLLM's prompt lengths must match transformers' rendering of the same."""
+    folder = root / "qwen2_text"
+    if not (folder / "config.json").is_file():
+        build_vllm_tiny_causal_lm(folder)
+    return await run_target_check(
+        folder,
+        text_probes(),
+        label="qwen2_text_template_params",
+        max_new_tokens=max_new_tokens,
+        params={
+            "chat_template": CUSTOM_CHAT_TEMPLATE,
+            "chat_template_kwargs": {"start_thinking": True},
+            "system_prompt": "Answer briefly.",
+            "user_prefix": "Question:",
+        },
+        check_template_lengths=True,
+    )
 
 
 async def check_vision_model(root: Path, architecture: str, max_new_tokens: int = 16) -> CheckRun:
