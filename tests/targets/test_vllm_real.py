@@ -26,7 +26,12 @@ if MISSING:
         allow_module_level=True,
     )
 
-from safemlrm.testing.vllm_check import ModelCodeUnavailable, check_text_model, check_vision_model  # noqa: E402
+from safemlrm.testing.vllm_check import (  # noqa: E402
+    ModelCodeUnavailable,
+    check_text_model,
+    check_text_model_template_params,
+    check_vision_model,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +48,13 @@ async def test_text_model_one_generation_per_probe_in_order(tmp_path: Path) -> N
     assert all(g["usage"]["completion_tokens"] > 0 for g in run.generations)
     assert run.isolation is not None and "too_long_error" in run.isolation
     assert run.isolation["too_long_error"]
+
+
+async def test_chat_template_params_reach_vllm(tmp_path: Path) -> None:
+    run = await check_text_model_template_params(tmp_path)
+
+    assert run.problems == []
+    assert len(run.generations) == 4
 
 
 @pytest.mark.parametrize("architecture", ["idefics3", "llava", "qwen2_5_vl"])
