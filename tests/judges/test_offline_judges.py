@@ -11,7 +11,6 @@ import pytest
 
 from safemlrm import plugins
 from safemlrm.context import PluginContext
-from safemlrm.judges._batching import MicroBatcher
 from safemlrm.judges._head_judge import HeadJudge
 from safemlrm.judges._offline_features import (
     BLOCKS,
@@ -103,24 +102,6 @@ def test_head_round_trip_and_probabilities(tmp_path: Path) -> None:
 def test_unknown_head_name_is_a_clear_error() -> None:
     with pytest.raises(FileNotFoundError, match="no shipped judge head"):
         load_head("no_such_head")
-
-
-def test_micro_batcher_batches_concurrent_items_and_propagates_errors() -> None:
-    async def double(items: list[int]) -> list[int]:
-        if 13 in items:
-            raise RuntimeError("unlucky")
-        return [2 * i for i in items]
-
-    batcher: MicroBatcher[int, int] = MicroBatcher(double, max_batch=4)
-
-    async def main() -> list[int]:
-        return list(await asyncio.gather(*(batcher.submit(i) for i in range(10))))
-
-    assert asyncio.run(main()) == [2 * i for i in range(10)]
-    assert sorted(batcher.batch_sizes, reverse=True) == [4, 4, 2]
-    with pytest.raises(RuntimeError, match="unlucky"):
-        asyncio.run(batcher.submit(13))
-    assert asyncio.run(batcher.submit(3)) == 6  # usable again from a new event loop
 
 
 def test_judge_never_raises_when_prediction_fails() -> None:

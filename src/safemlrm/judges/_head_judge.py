@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from safemlrm.batching import MicroBatcher
 from safemlrm.context import PluginContext
-from safemlrm.judges._batching import MicroBatcher
 from safemlrm.judges._encoder import get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
 from safemlrm.types import NAN, Judgement, Part, Sample
@@ -48,7 +48,7 @@ class HeadJudge:
         self.max_concurrency = params.max_concurrency
         self.head: LinearHead = load_head(params.head or self.default_head)
         self._batcher: MicroBatcher[tuple[str, str], np.ndarray] = MicroBatcher(
-            self._predict_async, max_batch=params.max_batch_size, max_wait_s=0.002, max_inflight=1
+            self._predict_async, max_batch_size=params.max_batch_size, max_wait_s=0.002, max_inflight=1
         )
         self._instruction_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -113,7 +113,7 @@ class HeadJudge:
         if not text.strip():
             return self._judgement(NAN, "empty", error="empty text: nothing to judge")
         try:
-            probs = await self._batcher.submit((sample.instruction, text))
+            probs = await self._batcher.submit_one((sample.instruction, text))
             if not all(math.isfinite(float(p)) for p in probs):
                 raise ValueError(f"non-finite probabilities {probs!r}")
             return self.to_judgement(probs)
@@ -121,4 +121,4 @@ class HeadJudge:
             return self._judgement(NAN, "error", error=f"{type(exc).__name__}: {exc}")
 
     async def aclose(self) -> None:
-        return None
+        await self._batcher.aclose()
