@@ -243,13 +243,19 @@ def write_qwen2_5_vl_folder(
     return config
 
 
-def build_tiny_qwen2_5_vl(folder: str | Path, *, seed: int = 0) -> Path:
-    """A tiny random Qwen2.5-VL (2 text and 2 vision layers) with tokenizer and processor, saved."""
+def build_tiny_qwen2_5_vl(
+    folder: str | Path, *, seed: int = 0, config_values: dict[str, Any] | None = None
+) -> Path:
+    """A tiny random Qwen2.5-VL (2 text and 2 vision layers) with tokenizer and processor, saved.
+
+    `config_values` replaces the tiny config (e.g. a larger head dim for engines that need one).
+    """
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     folder = Path(folder)
-    config = write_qwen2_5_vl_folder(folder, TINY_QWEN2_5_VL_CONFIG, max_pixels=28 * 28 * 16)
+    values = TINY_QWEN2_5_VL_CONFIG if config_values is None else config_values
+    config = write_qwen2_5_vl_folder(folder, values, max_pixels=28 * 28 * 16)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.pad_token_id = config.text_config.pad_token_id

@@ -26,8 +26,8 @@ from safemlrm.testing.tiny_models import (
     SPECIAL_TOKENS,
     TINY_QWEN2_5_VL_CONFIG,
     _token_ids,
+    build_tiny_qwen2_5_vl,
     train_tokenizer,
-    write_qwen2_5_vl_folder,
 )
 from safemlrm.types import Generation, ImagePart, ImageRef, Message, Probe, TextPart
 
@@ -86,17 +86,7 @@ def build_vllm_tiny_causal_lm(folder: str | Path, *, seed: int = 0) -> Path:
 
 def build_vllm_tiny_qwen2_5_vl(folder: str | Path, *, seed: int = 0) -> Path:
     """A 2-layer random Qwen2.5-VL (head dim 64) with tokenizer and image processor, saved."""
-    import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration
-
-    folder = Path(folder)
-    config = write_qwen2_5_vl_folder(folder, VLLM_TINY_QWEN2_5_VL_CONFIG, max_pixels=28 * 28 * 16)
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.pad_token_id = config.text_config.pad_token_id
-    model.generation_config.eos_token_id = config.text_config.eos_token_id
-    model.save_pretrained(str(folder))
-    return folder
+    return build_tiny_qwen2_5_vl(folder, seed=seed, config_values=VLLM_TINY_QWEN2_5_VL_CONFIG)
 
 
 # A ChatML template whose image parts become LLaVA's "<image>" placeholder (expanded by the processor).
