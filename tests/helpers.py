@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,52 @@ def fake_config(data_path: Path, **overrides: Any) -> RunConfig:
     }
     base.update(overrides)
     return RunConfig.model_validate(base)
+
+
+def stored_generations(run_dir: Path) -> int:
+    """Generations a (possibly running) run has committed so far; 0 before its store exists."""
+    path = run_dir / "run.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # the schema is not created yet
+        return 0
+
+
+def _without_latency(data: str) -> Any:
+    value = json.loads(data)
+    value.pop("latency_s", None)
+    return value
+
+
+def store_contents(run_dir: Path) -> dict[str, Any]:
+    """Every stored row by key (generation latencies left out), and the latest invocation's items.
+
+    Asserts that no table holds a key twice.
+    """
+    conn = sqlite3.connect(run_dir / "run.sqlite")
+    out: dict[str, Any] = {}
+    try:
+        for table, key, value in [
+            ("samples", "key", "data"),
+            ("probes", "key", "data"),
+            ("generations", "key", "data"),
+            ("parsed", "generation_key", "data"),
+            ("judgements", "key", "data"),
+            ("scores", "generation_key || '/' || part || '/' || judge", "judgement_key"),
+        ]:
+            rows = conn.execute(f"SELECT {key}, {value} FROM {table}").fetchall()
+            assert len(rows) == len({r[0] for r in rows}), f"duplicate keys in {table}"
+            out[table] = {k: _without_latency(v) if table == "generations" else v for k, v in rows}
+        last = conn.execute("SELECT MAX(id) FROM invocations").fetchone()[0]
+        out["items"] = sorted(
+            conn.execute("SELECT probe_key, target, generation_key FROM items WHERE invocation=?", (last,)).fetchall()
+        )
+    finally:
+        conn.close()
+    return out

@@ -6,7 +6,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import harmful_rows, write_jsonl
+from tests.helpers import harmful_rows, store_contents, stored_generations, write_jsonl
 
 CONFIG = """\
 name: cli
@@ -51,37 +50,6 @@ def setup_config(tmp_path: Path, n: int, delay: float) -> Path:
     config = tmp_path / "run.yaml"
     config.write_text(CONFIG.format(delay=delay), encoding="utf-8")
     return config
-
-
-def stored_generations(run_dir: Path) -> int:
-    if not (run_dir / "run.sqlite").exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True, timeout=1)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:  # the store is being created
-        return 0
-
-
-def store_contents(run_dir: Path) -> dict[str, dict[str, str]]:
-    conn = sqlite3.connect(run_dir / "run.sqlite")
-    out: dict[str, dict[str, str]] = {}
-    for table, key, value in [
-        ("samples", "key", "data"),
-        ("probes", "key", "data"),
-        ("generations", "key", "data"),
-        ("parsed", "generation_key", "data"),
-        ("judgements", "key", "data"),
-        ("scores", "generation_key || part || judge", "judgement_key"),
-    ]:
-        rows = conn.execute(f"SELECT {key}, {value} FROM {table}").fetchall()
-        assert len(rows) == len({r[0] for r in rows}), f"duplicate keys in {table}"
-        out[table] = dict(rows)
-    conn.close()
-    return out
 
 
 def test_validate_list_and_dry_run(tmp_path: Path) -> None:

@@ -3,21 +3,18 @@ the final store holds the same keys and contents as an uninterrupted run (latenc
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.helpers import harmful_rows, write_jsonl
+from tests.helpers import harmful_rows, store_contents, stored_generations, write_jsonl
 
 CONFIG = """\
 name: crash
@@ -69,50 +66,6 @@ def setup(work: Path, url: str) -> None:
     (work / "run.yaml").write_text(CONFIG.format(url=url), encoding="utf-8")
 
 
-def without_latency(data: str) -> Any:
-    value = json.loads(data)
-    value.pop("latency_s", None)
-    return value
-
-
-def contents(run_dir: Path) -> dict[str, Any]:
-    conn = sqlite3.connect(run_dir / "run.sqlite")
-    out: dict[str, Any] = {}
-    try:
-        for table, key, value in [
-            ("samples", "key", "data"),
-            ("probes", "key", "data"),
-            ("generations", "key", "data"),
-            ("parsed", "generation_key", "data"),
-            ("judgements", "key", "data"),
-            ("scores", "generation_key || '/' || part || '/' || judge", "judgement_key"),
-        ]:
-            rows = conn.execute(f"SELECT {key}, {value} FROM {table}").fetchall()
-            assert len(rows) == len({r[0] for r in rows}), f"duplicate keys in {table}"
-            out[table] = {k: without_latency(v) if table == "generations" else v for k, v in rows}
-        last = conn.execute("SELECT MAX(id) FROM invocations").fetchone()[0]
-        out["items"] = sorted(
-            conn.execute("SELECT probe_key, target, generation_key FROM items WHERE invocation=?", (last,)).fetchall()
-        )
-    finally:
-        conn.close()
-    return out
-
-
-def stored_generations(work: Path) -> int:
-    path = work / "r" / "run.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:  # the schema is not created yet
-        return 0
-
-
 @pytest.mark.slow
 def test_kill_9_mid_flight_then_resume_equals_an_uninterrupted_run(tmp_path: Path, server_url: str) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -120,7 +73,7 @@ def test_kill_9_mid_flight_then_resume_equals_an_uninterrupted_run(tmp_path: Pat
     setup(reference, server_url)
     done = subprocess.run(command(reference), cwd=reference, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    expected = contents(reference / "r")
+    expected = store_contents(reference / "r")
     assert len(expected["generations"]) == N_PROBES and len(expected["scores"]) == 3 * N_PROBES
 
     work = tmp_path / "killed"
@@ -134,15 +87,15 @@ def test_kill_9_mid_flight_then_resume_equals_an_uninterrupted_run(tmp_path: Pat
         wanted = rng.randint(low, high)
         proc = subprocess.Popen(command(work), cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline and stored_generations(work) < wanted:
+        while proc.poll() is None and time.monotonic() < deadline and stored_generations(work / "r") < wanted:
             time.sleep(rng.uniform(0.02, 0.08))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
-        partial_generations.append(stored_generations(work))
+        partial_generations.append(stored_generations(work / "r"))
     assert kills == 3, "the run finished before it could be killed"
     assert all(0 < n < N_PROBES for n in partial_generations), partial_generations  # killed mid-flight
     final = subprocess.run(command(work), cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
-    assert contents(work / "r") == expected
+    assert store_contents(work / "r") == expected
