@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.batching import MicroBatcher
 from safemlrm.context import PluginContext
+from safemlrm.judges._base import JudgeBase
 from safemlrm.judges._encoder import get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
 from safemlrm.types import NAN, Judgement, Part, Sample
@@ -35,7 +36,7 @@ class HeadJudgeParams(BaseModel):
     max_concurrency: int = Field(default=256, ge=1)
 
 
-class HeadJudge:
+class HeadJudge(JudgeBase):
     """Base class of the offline judges (not registered itself)."""
 
     kind: ClassVar[str] = "head"
@@ -92,19 +93,6 @@ class HeadJudge:
 
     def to_judgement(self, probs: np.ndarray) -> Judgement:
         raise NotImplementedError
-
-    def _judgement(
-        self, score: float, label: str, *, rationale: str = "", raw: str = "", error: str | None = None
-    ) -> Judgement:
-        return Judgement(
-            judge=self.label,
-            judge_version=self.version,
-            score=score,
-            label=label,
-            rationale=rationale,
-            raw=raw,
-            error=error,
-        )
 
     def probabilities_text(self, probs: np.ndarray) -> str:
         return ", ".join(f"P({c})={p:.3f}" for c, p in zip(self.head.classes, probs, strict=True))

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.batching import MicroBatcher
 from safemlrm.context import PluginContext
+from safemlrm.judges._base import JudgeBase
 from safemlrm.protocols import Target
 from safemlrm.types import NAN, Generation, Judgement, Message, Part, Probe, Sample, TextPart
 
@@ -112,7 +113,7 @@ def assistant(text: str) -> Message:
     return Message(role="assistant", content=(TextPart(text=text),))
 
 
-class LLMJudge:
+class LLMJudge(JudgeBase):
     """Base class of the LLM judges (not registered itself)."""
 
     kind: ClassVar[str] = "llm"
@@ -167,19 +168,6 @@ class LLMJudge:
             **self.prompt_identity(),
         }
 
-    def _judgement(
-        self, score: float, label: str, *, rationale: str = "", raw: str = "", error: str | None = None
-    ) -> Judgement:
-        return Judgement(
-            judge=self.label,
-            judge_version=self.version,
-            score=score,
-            label=label,
-            rationale=rationale,
-            raw=raw,
-            error=error,
-        )
-
     def _probe(self, sample: Sample, messages: list[Message]) -> Probe:
         return Probe(
             sample_key=sample.key,
@@ -206,9 +194,7 @@ class LLMJudge:
                 reply = generation.text
                 verdict = self.parse(reply, sample)
                 if verdict is not None and not math.isnan(verdict.score):
-                    return self._judgement(
-                        verdict.score, verdict.label, rationale=verdict.rationale, raw=reply
-                    )
+                    return self._judgement(verdict.score, verdict.label, rationale=verdict.rationale, raw=reply)
                 replies.append(reply)
                 last_problem = "reply has no parsable verdict"
                 if self.params.retry_with_reminder and self.can_remind:
