@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# Set up safemlrm on a fresh machine: a virtual environment in .venv with the CPU build of PyTorch
-# and the extras named in $SAFEMLRM_EXTRAS (default: demo). Safe to run again: it only adds what is missing.
+# Set up safemlrm in .venv from pinned versions: requirements/${SAFEMLRM_LOCK:-demo}.lock
+# (demo: what the demo needs; test: everything the test suite needs). The lock lists every package
+# with its exact version, so a new release elsewhere cannot change a fresh machine's set-up; refresh
+# it with `bash scripts/lock.sh`. Safe to run again: a .venv already set up from the same lock and
+# pyproject is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="${SAFEMLRM_EXTRAS:-demo}"
-PY="${PYTHON:-python3}"
 
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
+lock="requirements/${SAFEMLRM_LOCK:-demo}.lock"
+py="${PYTHON:-python3}"
+[ -f "$lock" ] || { echo "setup: no lock file $lock (SAFEMLRM_LOCK is demo or test)" >&2; exit 2; }
+stamp=.venv/.safemlrm-setup
+want="$(cat "$lock" pyproject.toml requirements/tools.txt | cksum)"
+if [ -x .venv/bin/safemlrm ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "safemlrm is already set up in .venv ($lock)"
+  exit 0
 fi
-# The CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
-echo "safemlrm set up in .venv (extras: ${EXTRAS})"
+
+SECONDS=0
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+vpy=.venv/bin/python
+# torch through pip: pip's own configuration knows where the CPU build is (on this kind of machine a
+# local wheel); PyPI's default torch is a multi-GB CUDA build. Its dependencies come from the lock.
+torch_pin="$(grep -E '^torch==' "$lock" | sed 's/+.*//')"
+"$vpy" -c "import torch" 2>/dev/null || "$vpy" -m pip install -q --no-deps "$torch_pin"
+"$vpy" -m pip install -q -r requirements/tools.txt
+# Everything else exactly as locked: no resolver run, no source build that the lock does not name.
+grep -vE '^torch==' "$lock" > .venv/.safemlrm-lock.txt
+"$vpy" -m uv pip install -q --python "$vpy" --no-deps -r .venv/.safemlrm-lock.txt
+"$vpy" -m uv pip install -q --python "$vpy" --no-deps -e .
+echo "$want" > "$stamp"
+echo "safemlrm set up in .venv from $lock in ${SECONDS} s"

@@ -116,11 +116,11 @@ async def test_openai_target_gets_real_completions(llamacpp_server: str) -> None
         again = await target.generate(probes[:1])
     finally:
         await target.aclose()
+    # Protocol facts only: a small model's wording changes with llama.cpp versions.
     for gen, p in zip(gens, probes, strict=True):
         assert gen.ok, gen.error
         assert gen.probe_key == p.key and gen.text.strip()
         assert gen.finish_reason in ("stop", "length")
         assert 0 < gen.usage["completion_tokens"] <= 24 and gen.usage["prompt_tokens"] > 5
         assert gen.latency_s > 0
-    assert "paris" in gens[0].text.lower()
     assert again[0].text == gens[0].text  # greedy decoding is deterministic
