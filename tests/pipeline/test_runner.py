@@ -117,14 +117,30 @@ def test_cancelled_run_keeps_results_and_resumes(data: Path, tmp_path: Path) -> 
     data = write_jsonl(tmp_path / "big.jsonl", rows)
     config = fake_config(
         data,
-        targets=[{"name": "slow", "kind": "fake", "params": {"delay_s": 0.02, "max_concurrency": 4}}],
+        targets=[{"name": "slow", "kind": "fake", "params": {"delay_s": 0.05, "max_concurrency": 4}}],
         concurrency=4,
     )
+
+    def stored() -> int:
+        path = tmp_path / "run" / STORE_FILE
+        if not path.exists():
+            return 0
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM generations WHERE ok=1").fetchone()[0])
+        except sqlite3.OperationalError:  # the table is not created yet
+            return 0
+        finally:
+            conn.close()
 
     async def run_then_cancel() -> None:
         pipeline = Pipeline(config, tmp_path / "run", base_dir=tmp_path, progress=False, reports=False)
         task = asyncio.create_task(pipeline.run())
-        await asyncio.sleep(0.15)
+        # Cancel once some work is stored (not after a fixed sleep, which a loaded machine outruns).
+        for _ in range(3000):
+            await asyncio.sleep(0.01)
+            if stored() > 0 or task.done():
+                break
         task.cancel()
         with pytest.raises(RunInterrupted):
             await task
