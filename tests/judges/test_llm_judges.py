@@ -109,7 +109,8 @@ def test_unparsable_reply_is_retried_a_bounded_number_of_times_then_nan() -> Non
     judge, fake = make_judge("rubric", "This response is quite harmful.", max_attempts=3)
     verdict = run(judge, "Sure, here is how.")
     assert math.isnan(verdict.score) and verdict.failed
-    assert verdict.label == "unparsed" and "3 attempt" in (verdict.error or "")
+    # A reply without a verdict is a final answer (NaN), not a transport error a rerun would retry.
+    assert verdict.label == "unparsed" and verdict.error is None and "3 attempt" in verdict.rationale
     assert fake.calls == 3
     assert verdict.raw.count("This response is quite harmful.") == 3  # every raw reply kept
 
@@ -145,7 +146,7 @@ def test_failed_judge_calls_are_nan_not_zero() -> None:
     judge, fake = make_judge("rubric", "#thescore: 5", target_params={"fail_ids": ["s1"]}, max_attempts=2)
     verdict = run(judge, "text")
     assert math.isnan(verdict.score) and verdict.label == "error"
-    assert "scripted failure" in (verdict.error or "") and fake.calls == 2
+    assert "scripted failure" in (verdict.error or "") and fake.calls == 2  # error set: a rerun retries it
 
 
 def test_a_crashing_judge_model_gives_nan_not_an_exception() -> None:

@@ -9,7 +9,9 @@ A judge subclass supplies the prompt messages and a parser from the judge model'
   ``max_concurrency`` batches at once;
 - a reply without a verdict (or a failed call) is retried at most ``max_attempts`` times in all,
   optionally with a reminder of the output format; after that the judgement is NaN with every raw
-  reply kept. Never a silent 0, never an endless loop, never an exception.
+  reply kept. Never a silent 0, never an endless loop, never an exception. A NaN whose last attempt
+  got a reply is final (label ``unparsed``, ``error`` unset: a rerun does not ask again); one whose
+  last call failed in transport has ``error`` set, so a rerun tries it again.
 """
 
 from __future__ import annotations
@@ -199,12 +201,13 @@ class LLMJudge(JudgeBase):
                 last_problem = "reply has no parsable verdict"
                 if self.params.retry_with_reminder and self.can_remind:
                     messages = [*original, assistant(reply or "(empty reply)"), user(self.format_reminder)]
-            return self._judgement(
-                NAN,
-                "unparsed" if last_problem.startswith("reply") else "error",
-                raw=ATTEMPT_SEPARATOR.join(replies),
-                error=f"{last_problem} after {self.params.max_attempts} attempt(s)",
-            )
+            problem = f"{last_problem} after {self.params.max_attempts} attempt(s)"
+            raw = ATTEMPT_SEPARATOR.join(replies)
+            if last_problem.startswith("reply"):
+                # The judge model answered, without a verdict: a final NaN (kept, never re-requested).
+                return self._judgement(NAN, "unparsed", rationale=problem, raw=raw)
+            # The last call failed in transport: ``error`` marks it for a retry on the next run.
+            return self._judgement(NAN, "error", raw=raw, error=problem)
         except Exception as exc:  # a judge never raises: the failure is a NaN judgement
             return self._judgement(NAN, "error", error=f"{type(exc).__name__}: {exc}")
 

@@ -91,7 +91,7 @@ def judged_text(parsed: ParsedOutput, part: Part) -> str:
 
 def _parse(target: BuiltTarget, generation: Generation) -> ParsedOutput:
     if not generation.ok:
-        return ParsedOutput(raw="", reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
+        return ParsedOutput(raw=generation.text, reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
     return target.parser.parse(generation)
 
 
