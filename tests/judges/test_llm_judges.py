@@ -393,3 +393,12 @@ def test_llama_guard_explicit_prompt_lists_categories() -> None:
     (message,) = seen[0].messages
     assert "S14: Code Interpreter Abuse." in message.text
     assert "User: Explain how to pick a lock\n\nAgent: No." in message.text
+
+
+def test_concurrency_follows_the_judge_models_capacity_by_default() -> None:
+    wide, _ = make_judge("rubric", "#thescore: 1", target_params={"max_concurrency": 64})
+    assert wide.max_concurrency == 64  # not capped at 32
+    batched, _ = make_judge("rubric", "#thescore: 1", target_params={"max_concurrency": 2, "max_batch_size": 8})
+    assert batched.max_concurrency == 16  # enough texts in flight to fill every batch slot
+    capped, _ = make_judge("rubric", "#thescore: 1", target_params={"max_concurrency": 64}, max_concurrency=5)
+    assert capped.max_concurrency == 5
