@@ -93,6 +93,7 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         seed=config.seed,
         base_dir=base_dir,
         target_specs={t.name: t for t in config.targets},
+        profiles_dir=config.profiles_dir,
     )
     datasets = [
         (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label))) for spec in config.datasets
