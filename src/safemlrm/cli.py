@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from safemlrm import api
 
     if args.dry_run:
-        print(api.plan(args.config, args.out, overrides=args.overrides).render())
+        print(api.plan(args.config, args.out, overrides=args.overrides, shard=args.shard).render())
         return 0
     _print_result(
         api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)

@@ -25,6 +25,7 @@ from safemlrm.judge_cache import JudgementCache
 from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
 from safemlrm.pipeline.progress import StageProgress
+from safemlrm.pipeline.units import Unit, enumerate_work
 from safemlrm.secrets import redact
 from safemlrm.shard import Shard
 from safemlrm.store import RunStore
@@ -65,14 +66,6 @@ class RunResult:
     counters: Counters
     reports: dict[str, Path] = field(default_factory=dict)
     elapsed_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class Unit:
-    seq: int
-    sample: Sample
-    probe: Probe
-    target: BuiltTarget
 
 
 def generation_key(probe: Probe, target: BuiltTarget) -> str:
@@ -120,26 +113,17 @@ class Pipeline:
     # ------------------------------------------------------------------ stages
     async def _units(self, built: BuiltRun, store: RunStore, progress: StageProgress) -> AsyncIterator[Unit]:
         """Stages load and attack: samples stream in, each becomes probes for every target."""
-        seq = 0
-        for spec, dataset in built.datasets:
-            for n, sample in enumerate(dataset.load()):
-                if spec.limit is not None and n >= spec.limit:
-                    break
-                store.put_sample(sample)
-                self.counters.samples += 1
-                progress.advance("load")
-                for _attack_label, attack in built.attacks_for(spec):
-                    for probe in await attack.apply(sample):
-                        if self.shard is not None and not self.shard.keeps(probe.key):
-                            seq += len(built.targets)  # seq as in an unsharded run, so merged shards keep its order
-                            continue
-                        store.put_probe(probe)
-                        self.counters.probes += 1
-                        progress.advance("attack")
-                        for target in built.targets:
-                            seq += 1
-                            yield Unit(seq, sample, probe, target)
-                store.maybe_commit()
+        async for work in enumerate_work(built, self.shard):
+            store.put_sample(work.sample)
+            self.counters.samples += 1
+            progress.advance("load")
+            for item in work.probes:
+                store.put_probe(item.probe)
+                self.counters.probes += 1
+                progress.advance("attack")
+                for unit in item.units:
+                    yield unit
+            store.maybe_commit()
 
     async def _generate(
         self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore, invocation: int, progress: StageProgress
