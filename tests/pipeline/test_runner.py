@@ -90,8 +90,20 @@ def test_judge_cache_is_shared_across_runs(data: Path, tmp_path: Path) -> None:
     cache = str(tmp_path / "cache.sqlite")
     first = run(fake_config(data, judge_cache=cache), tmp_path / "run1").counters
     second = run(fake_config(data, judge_cache=cache), tmp_path / "run2").counters
-    assert first.judge_calls > 0
+    assert first.judge_calls > 0 and first.judge_shared_cached == 0
     assert second.judge_calls == 0 and second.target_calls == 18
+    assert second.judge_shared_cached == first.judge_calls  # counted apart from the run's own store
+
+
+def test_judge_cache_key_covers_the_judges_code(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to a judge's (parsing) code must not be served old verdicts from the shared cache."""
+    from safemlrm.pipeline import build
+
+    cache = str(tmp_path / "cache.sqlite")
+    run(fake_config(data, judge_cache=cache), tmp_path / "run1")
+    monkeypatch.setattr(build, "verdict_code_version", lambda cls: "changed-parsing-code")
+    after_fix = run(fake_config(data, judge_cache=cache), tmp_path / "run2").counters
+    assert after_fix.judge_calls > 0 and after_fix.judge_shared_cached == 0
 
 
 def test_nan_judgements_are_kept_and_not_zero(data: Path, tmp_path: Path) -> None:

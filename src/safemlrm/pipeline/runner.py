@@ -53,6 +53,7 @@ class Counters:
     target_errors: int = 0
     judge_calls: int = 0
     judge_cached: int = 0
+    judge_shared_cached: int = 0  # of judge_cached: from the shared cross-run cache (judge_cache)
     judge_failed: int = 0
     parts_skipped_empty: int = 0
 
@@ -216,6 +217,7 @@ class Pipeline:
         if existing is None and cache is not None:
             existing = cache.get(jkey)
             if existing is not None:
+                self.counters.judge_shared_cached += 1
                 store.copy_judgement(jkey, existing)
         if existing is None and jkey in self._inflight_judgements:  # same text judged by a sibling unit
             existing = await asyncio.shield(self._inflight_judgements[jkey])
