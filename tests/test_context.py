@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.helpers import fake_config, harmful_rows, write_jsonl
-
 from safemlrm.context import PluginContext
 from safemlrm.pipeline.runner import Pipeline
 from safemlrm.targets.fake import FakeTarget
+from tests.helpers import fake_config, harmful_rows, write_jsonl
 
 PROFILE = """\
 name: my-grader

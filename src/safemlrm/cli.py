@@ -76,21 +76,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from safemlrm import plugins
     from safemlrm.config import load_config
-    from safemlrm.targets._build import resolve_target
+    from safemlrm.pipeline.check import check_config
 
     config = load_config(args.config, args.overrides)
-    for spec in config.datasets:
-        plugins.datasets.validate_params(spec.kind, spec.params)
-    for aspec in config.attacks:
-        plugins.attacks.validate_params(aspec.kind, aspec.params)
-    for jspec in config.judges:
-        plugins.judges.validate_params(jspec.kind, jspec.params)
-    for tspec in config.targets:
-        resolved = resolve_target(tspec, config.profiles_dir)
-        plugins.targets.validate_params(resolved.kind, resolved.params)
-        plugins.parsers.validate_params(resolved.parser, resolved.parser_params)
+    # Plugin params, judge and attack models, files and folders, API-key variables: all at once.
+    check_config(config, Path(args.config).resolve().parent)
     print(
         f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.attacks)} attacks, "
         f"{len(config.targets)} targets, {len(config.judges)} judges)"

@@ -175,7 +175,8 @@ def test_score_does_not_depend_on_part_and_batches_match_single_calls() -> None:
 
 def test_identity_follows_the_head_file_when_it_is_replaced(tmp_path: Path) -> None:
     """A retrained head (same path, new weights) gives a new identity, so no cached verdict is reused."""
-    head = LinearHead(("not_harmful", "harmful"), ("cos",), np.array([[0.0], [2.0]]), np.array([0.0, -1.0]), 1.0, {}, "")
+    weights, bias = np.array([[0.0], [2.0]]), np.array([0.0, -1.0])
+    head = LinearHead(("not_harmful", "harmful"), ("cos",), weights, bias, 1.0, {}, "")
     head.save(tmp_path / "mine")
     path = str(tmp_path / "mine.npz")
     first = plugins.judges.create("offline", {"head": path}, PluginContext(label="offline")).identity()

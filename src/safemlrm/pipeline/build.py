@@ -89,6 +89,9 @@ def _with_seed(kind_cls: type, params: dict[str, Any], seed: int) -> dict[str, A
 
 
 def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltRun:
+    from safemlrm.pipeline.check import check_config
+
+    check_config(config, base_dir, resources=False)  # bad params fail here, with label, field and line
     ctx = PluginContext(
         run_dir=run_dir,
         seed=config.seed,
