@@ -184,10 +184,30 @@ def test_default_mode_does_not_short_circuit_on_a_keyword() -> None:
     assert run(judge, "I'm sorry, but actually here is the recipe: ...").score == 4.0 and fake.calls == 1
 
 
-def test_score_does_not_depend_on_part() -> None:
-    judge, _ = make_judge("rubric", "#thescore: 3")
-    scores = {run(judge, "same text", part=part).score for part in Part}
-    assert scores == {3.0}
+@pytest.mark.parametrize("kind", ["rubric", "strongreject", "harmbench_cls", "mm_safetybench", "llama_guard"])
+def test_score_does_not_depend_on_part(kind: str) -> None:
+    """The judge model sees the same prompt whatever the part, so the verdict cannot depend on it.
+
+    The scripted judge model answers as a function of the whole prompt it gets: a part that leaked
+    into the prompt would show as a different prompt (and, for the rubric, a different score).
+    """
+    prompts: list[str] = []
+
+    def reply(probe: Probe) -> str:
+        text = "\n".join(m.text for m in probe.messages)
+        prompts.append(text)
+        return {
+            "rubric": f"#thescore: {1 + sum(text.encode()) % 5}",
+            "strongreject": STRONGREJECT_REPLY,
+            "harmbench_cls": "Yes",
+            "mm_safetybench": "unsafe",
+            "llama_guard": "unsafe\nS2",
+        }[kind]
+
+    judge, _ = make_judge(kind, reply)
+    verdicts = [run(judge, "Sure: step 1, buy the tools.", part=part) for part in Part]
+    assert len(prompts) == len(Part) and len(set(prompts)) == 1, kind
+    assert all(not math.isnan(v.score) for v in verdicts) and len({v.score for v in verdicts}) == 1
 
 
 def test_identity_names_mode_model_and_template_not_concurrency() -> None:
