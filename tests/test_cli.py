@@ -80,7 +80,12 @@ def test_run_twice_makes_zero_calls_and_exports(tmp_path: Path) -> None:
     assert "target calls 0 made, 12 from the store" in second.stdout
     assert "judge calls 0 made" in second.stdout
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary  # written by the report stage
+    # Written by the second run's report stage, from the store: both runs, every record, this run's calls.
+    assert [inv["status"] for inv in summary["run"]["invocations"]] == ["finished", "finished"]
+    assert {label: t["generations"] for label, t in summary["targets"].items()} == {"base": 6, "reasoner": 6}
+    assert summary["targets"]["reasoner"]["base"] == "base" and summary["errors"]["generation_errors"] == 0
+    calls = summary["calls"]["this_invocation"]
+    assert (calls["target_calls"], calls["target_cached"], calls["judge_calls"]) == (0, 12, 0)
     export = cli("export", "r", "--format", "jsonl", cwd=tmp_path)
     assert export.returncode == 0, export.stderr
     rows = [json.loads(line) for line in (tmp_path / "r" / "export.jsonl").read_text().splitlines()]

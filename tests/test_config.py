@@ -113,3 +113,31 @@ def test_wrong_types_raise_config_error_not_crash(extra: dict[str, object]) -> N
 def test_offline_judge_is_the_default() -> None:
     config = parse_config(GOOD.replace("judges:\n  - kind: keyword\n", ""))
     assert [j.kind for j in config.judges] == ["offline"]
+
+
+def test_a_target_that_is_its_own_base_is_rejected_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"target 'reasoner'.*its own base"):
+        parse_config(GOOD.replace("base: base", "base: reasoner"))
+
+
+def test_a_misspelt_key_suggests_the_right_one() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(GOOD + "attack:\n  - kind: vanilla\n", source="run.yaml")
+    assert "attack" in str(err.value) and "did you mean 'attacks'?" in str(err.value)
+    with pytest.raises(ConfigError, match="did you mean 'params'"):
+        parse_config(GOOD.replace("    params: {path: data.jsonl}", "    parms: {path: data.jsonl}"))
+
+
+def test_override_errors_point_at_the_flag_not_at_line_1() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(GOOD, source="run.yaml", overrides=["concurrency=lots"])
+    assert "--set concurrency=lots: concurrency:" in str(err.value) and "line 1" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config(GOOD, source="run.yaml", overrides=["targets.base.colour=red"])
+    assert "--set targets.base.colour=red: targets.1.colour:" in str(err.value)
+
+
+def test_the_config_knows_where_each_field_came_from() -> None:
+    config = parse_config(GOOD, source="run.yaml", overrides=["targets.base.params.x=1"])
+    assert str(config.locate(("targets", 0, "base"))) == "run.yaml (line 8)"
+    assert str(config.locate(("targets", 1, "params", "x"))) == "--set targets.base.params.x=1"

@@ -35,11 +35,18 @@ def run(
     return run_config(cfg, run_dir, base_dir=base_dir, progress=progress, shard=part)
 
 
-def plan(config: str | Path | RunConfig, out: str | Path | None = None, *, overrides: list[str] | None = None) -> Plan:
-    """What a run would do after the store's cache; `safemlrm run CONFIG --dry-run`."""
+def plan(
+    config: str | Path | RunConfig,
+    out: str | Path | None = None,
+    *,
+    overrides: list[str] | None = None,
+    shard: str | Shard | None = None,
+) -> Plan:
+    """What a run (or one shard of it) would do after the store's cache; `safemlrm run CONFIG --dry-run`."""
     cfg, base_dir = _config_and_base(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    return dry_run(cfg, run_dir, base_dir=base_dir)
+    part = Shard.parse(shard) if shard is not None else None
+    return dry_run(cfg, run_dir, base_dir=base_dir, shard=part)
 
 
 def demo_config(overrides: list[str] | None = None) -> RunConfig:

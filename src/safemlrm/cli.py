@@ -36,7 +36,8 @@ def _print_result(result: object) -> None:
     print(
         f"done in {result.elapsed_s:.1f}s: {c.units} (probe, target) pairs; "
         f"target calls {c.target_calls} made, {c.target_cached} from the store ({c.target_errors} errors); "
-        f"judge calls {c.judge_calls} made, {c.judge_cached} from the store or cache ({c.judge_failed} failed)"
+        f"judge calls {c.judge_calls} made, {c.judge_cached} from the store or cache "
+        f"({c.judge_shared_cached} of them from the shared cross-run cache; {c.judge_failed} failed)"
     )
     for name, path in result.reports.items():
         print(f"{name}: {path}")
@@ -46,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from safemlrm import api
 
     if args.dry_run:
-        print(api.plan(args.config, args.out, overrides=args.overrides).render())
+        print(api.plan(args.config, args.out, overrides=args.overrides, shard=args.shard).render())
         return 0
     _print_result(
         api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
@@ -75,21 +76,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from safemlrm import plugins
     from safemlrm.config import load_config
-    from safemlrm.targets._build import resolve_target
+    from safemlrm.pipeline.check import check_config
 
     config = load_config(args.config, args.overrides)
-    for spec in config.datasets:
-        plugins.datasets.validate_params(spec.kind, spec.params)
-    for aspec in config.attacks:
-        plugins.attacks.validate_params(aspec.kind, aspec.params)
-    for jspec in config.judges:
-        plugins.judges.validate_params(jspec.kind, jspec.params)
-    for tspec in config.targets:
-        resolved = resolve_target(tspec, config.profiles_dir)
-        plugins.targets.validate_params(resolved.kind, resolved.params)
-        plugins.parsers.validate_params(resolved.parser, resolved.parser_params)
+    # Plugin params, judge and attack models, files and folders, API-key variables: all at once.
+    check_config(config, Path(args.config).resolve().parent)
     print(
         f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.attacks)} attacks, "
         f"{len(config.targets)} targets, {len(config.judges)} judges)"

@@ -6,11 +6,16 @@ field (list items can also be addressed by their ``name``).
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from safemlrm.executors.config import Executor, RaySpec
 from safemlrm.types import Part
@@ -91,6 +96,15 @@ class RunConfig(Spec):
     executor: Executor = Field(default="local", description="local = in this process; ray = as Ray actors")
     ray: RaySpec = Field(default_factory=RaySpec, description="Ray executor settings (for executor: ray)")
 
+    # Where the config came from, so later checks (plugin params) can point at a line or a --set flag.
+    _source: str = PrivateAttr(default="<config>")
+    _root: Any = PrivateAttr(default=None)  # the YAML node tree
+    _overrides: list[tuple[Loc, str]] = PrivateAttr(default_factory=list)
+
+    def locate(self, loc: Sequence[str | int]) -> Location:
+        """Where a field was set: ``--set KEY=VALUE``, or ``file (line N)``, or the source's name."""
+        return locate(tuple(loc), self._source, self._root, self._overrides)
+
     @field_validator("targets")
     @classmethod
     def _unique_targets(cls, targets: list[TargetSpec]) -> list[TargetSpec]:
@@ -99,6 +113,8 @@ class RunConfig(Spec):
         if dupes:
             raise ValueError(f"target names must be unique; repeated: {', '.join(dupes)}")
         for t in targets:
+            if t.base == t.name:
+                raise ValueError(f"target {t.name!r} names itself as its own base; set `base` to another target")
             if t.base is not None and t.base not in names:
                 raise ValueError(f"target {t.name!r}: base {t.base!r} is not a target of this run")
         return targets
@@ -127,6 +143,8 @@ class RunConfig(Spec):
 
 # ---------------------------------------------------------------- YAML with line numbers
 
+Loc = tuple[str | int, ...]
+
 
 def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     node = root
@@ -149,14 +167,83 @@ def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     return best
 
 
-def format_validation_error(exc: ValidationError, source: str, root: yaml.Node | None) -> str:
+@dataclass(frozen=True)
+class Location:
+    """Where a config field was set: a ``--set`` flag, or a line of the config file."""
+
+    source: str
+    line: int | None = None
+    override: str | None = None  # the KEY=VALUE text of the --set flag
+
+    def __str__(self) -> str:
+        if self.override is not None:
+            return f"--set {self.override}"
+        return f"{self.source} (line {self.line})" if self.line is not None else self.source
+
+
+def locate(loc: Loc, source: str, root: yaml.Node | None, overrides: Sequence[tuple[Loc, str]] = ()) -> Location:
+    """The ``--set`` flag that set ``loc`` (or a field above it), else its line in the file."""
+    for path, text in reversed(overrides):
+        if tuple(str(p) for p in loc[: len(path)]) == tuple(str(p) for p in path):
+            return Location(source, override=text)
+    node = _node_for(root, loc)
+    return Location(source, line=node.start_mark.line + 1 if node is not None else None)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[TargetSpec] | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, tuple, dict) or typing.get_args(
+        annotation
+    ):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def field_names_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The field names of the model found at ``loc`` inside ``model`` (empty when there is none)."""
+    current: type[BaseModel] | None = model
+    for key in loc:
+        if isinstance(key, int) or current is None:
+            continue
+        field = current.model_fields.get(str(key))
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def error_message(err: Any, model: type[BaseModel], loc: Sequence[str | int]) -> str:
+    """A pydantic error's message, with a suggestion for a misspelt key."""
+    message = str(err["msg"])
+    if err.get("type") == "extra_forbidden" and loc:
+        message += did_you_mean(str(loc[-1]), field_names_at(model, loc[:-1]))
+    return message
+
+
+def format_problem(where: str, location: Location, message: str) -> str:
+    """One line of a config error: ``--set K=V: field: msg`` or ``field (line N): msg``."""
+    if location.override is not None:
+        return f"  - {location}: {where}: {message}"
+    line = f" (line {location.line})" if location.line is not None else ""
+    return f"  - {where}{line}: {message}"
+
+
+def format_validation_error(
+    exc: ValidationError, source: str, root: yaml.Node | None, overrides: Sequence[tuple[Loc, str]] = ()
+) -> str:
     lines = [f"{source}: invalid configuration:"]
     for err in exc.errors():
         loc = tuple(err["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
-        node = _node_for(root, loc)
-        line = f" (line {node.start_mark.line + 1})" if node is not None else ""
-        lines.append(f"  - {where}{line}: {err['msg']}")
+        lines.append(format_problem(where, locate(loc, source, root, overrides), error_message(err, RunConfig, loc)))
     return "\n".join(lines)
 
 
@@ -171,29 +258,36 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return [p for p in key.strip().split(".") if p], value
 
 
-def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set `path` in nested dicts/lists; list items can be named by index or by their `name`."""
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> Loc:
+    """Set `path` in nested dicts/lists; list items can be named by index or by their `name`.
+
+    Returns the path with list items as indices (as validation errors name them).
+    """
     if not path:
         raise ConfigError("--set needs a key")
     node: Any = data
+    resolved: list[str | int] = []
     for i, key in enumerate(path):
         last = i == len(path) - 1
         where = ".".join(path[: i + 1])
         if isinstance(node, list):
             index = _list_index(node, key, where)
+            resolved.append(index)
             if last:
                 node[index] = value
-                return
+                return tuple(resolved)
             node = node[index]
         elif isinstance(node, dict):
+            resolved.append(key)
             if last:
                 node[key] = value
-                return
+                return tuple(resolved)
             if not isinstance(node.get(key), (dict, list)):
                 node[key] = {}
             node = node[key]
         else:
             raise ConfigError(f"--set {'.'.join(path)}: {where} is not a mapping or list")
+    return tuple(resolved)
 
 
 def _list_index(items: list[Any], key: str, where: str) -> int:
@@ -231,10 +325,13 @@ def parse_config(text: str, *, source: str = "<config>", overrides: list[str] | 
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping at the top level, got {type(data).__name__}")
+    applied: list[tuple[Loc, str]] = []
     for item in overrides or []:
         key, value = parse_override(item)
-        apply_override(data, key, value)
+        applied.append((apply_override(data, key, value), item))
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source, root)) from exc
+        raise ConfigError(format_validation_error(exc, source, root, applied)) from exc
+    config._source, config._root, config._overrides = source, root, applied
+    return config

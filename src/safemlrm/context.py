@@ -29,6 +29,7 @@ class PluginContext:
     seed: int = 0
     base_dir: Path = field(default_factory=Path.cwd)  # relative paths in configs resolve against it
     target_specs: dict[str, Any] = field(default_factory=dict)  # label -> TargetSpec of the run
+    profiles_dir: str | None = None  # the run's folder of user model profiles (for targets built here)
 
     def with_label(self, label: str) -> PluginContext:
         return dataclasses.replace(self, label=label)
@@ -77,7 +78,7 @@ class PluginContext:
             spec = self.target_specs[spec]
         if not isinstance(spec, TargetSpec):
             spec = TargetSpec.model_validate(spec)
-        return build_target(spec, self)
+        return build_target(spec, self, self.profiles_dir)
 
 
 def cache_key(*parts: Any) -> str:

@@ -461,18 +461,25 @@ def build_judge(name: str, params: dict[str, Any], config: Path | None) -> tuple
     from safemlrm.context import PluginContext
 
     target_specs: dict[str, Any] = {}
+    profiles_dir: str | None = None
     kind, label = name, name
     if config is not None:
         from safemlrm.config import load_config
 
         run_config = load_config(config)
         target_specs = {t.name: t for t in run_config.targets}
+        profiles_dir = run_config.profiles_dir
         chosen = next((j for j in run_config.judges if j.label == name or j.kind == name), None)
         if chosen is None:
             known = ", ".join(j.label for j in run_config.judges)
             raise LabelsError(f"{config}: no judge labelled {name!r} (judges: {known})")
         kind, label, params = chosen.kind, chosen.label, {**chosen.params, **params}
-    ctx = PluginContext(label=label, base_dir=config.parent if config else Path.cwd(), target_specs=target_specs)
+    ctx = PluginContext(
+        label=label,
+        base_dir=config.parent if config else Path.cwd(),
+        target_specs=target_specs,
+        profiles_dir=profiles_dir,
+    )
     return plugins.judges.create(kind, params, ctx), label
 
 

@@ -30,7 +30,25 @@ class UnknownPluginError(LookupError):
 
 
 class PluginConfigError(ValueError):
-    pass
+    """Invalid plugin params; ``errors`` holds pydantic's error dicts (``loc`` inside the params)."""
+
+    def __init__(self, message: str, errors: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[Any] = errors or []
+
+
+# A params field naming a local file or folder that must exist when the run starts: `Field(...,
+# json_schema_extra=MUST_EXIST)`. `safemlrm validate` checks them (relative to the config's folder).
+MUST_EXIST: dict[str, Any] = {"must_exist": True}
+
+
+def must_exist_fields(params_model: type[BaseModel]) -> list[str]:
+    """The params fields marked ``MUST_EXIST``."""
+    return [
+        name
+        for name, field in params_model.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("must_exist")
+    ]
 
 
 class NoParams(BaseModel):
@@ -129,7 +147,7 @@ class Registry(Generic[T]):
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
             )
-            raise PluginConfigError(f"{self.kind} {name!r}: invalid params: {problems}") from exc
+            raise PluginConfigError(f"{self.kind} {name!r}: invalid params: {problems}", list(exc.errors())) from exc
 
     def create(self, name: str, params: Mapping[str, Any], ctx: PluginContext) -> T:
         cls = self.get(name)

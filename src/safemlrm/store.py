@@ -11,6 +11,8 @@ WAL mode with ``synchronous=NORMAL``: a committed transaction survives the proce
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -36,7 +38,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     command TEXT NOT NULL,
     config TEXT NOT NULL,
     environment TEXT NOT NULL,
-    counters TEXT
+    counters TEXT,
+    pid INTEGER,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS targets (label TEXT PRIMARY KEY, info TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS judges (label TEXT PRIMARY KEY, info TEXT NOT NULL);
@@ -65,6 +69,31 @@ CREATE INDEX IF NOT EXISTS items_by_invocation ON items (invocation, seq);
 
 class StoreError(RuntimeError):
     pass
+
+
+# Columns added to a table after the first stores were written: added in place when missing.
+_ADDED_COLUMNS = {"invocations": (("pid", "INTEGER"), ("host", "TEXT"))}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (True when it cannot be told)."""
+    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 class KeyFilter:
@@ -122,6 +151,7 @@ class RunStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conn = connect(self.path)
         self.conn.executescript(SCHEMA)
+        _add_missing_columns(self.conn)
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -177,12 +207,36 @@ class RunStore:
 
     # ------------------------------------------------------------ invocations and identity
     def start_invocation(self, command: str, config: dict[str, Any], environment: dict[str, Any]) -> int:
+        """Record a new invocation (``running``, with this process's id and host).
+
+        Invocations left ``running`` by a process that is gone (killed, crashed) are marked
+        ``killed`` first, so the run's history and its reports say what happened to them.
+        """
+        self.mark_dead_invocations()
         cur = self.conn.execute(
-            "INSERT INTO invocations (started, status, command, config, environment) VALUES (?, 'running', ?, ?, ?)",
-            (time.time(), command, _dumps(config), _dumps(environment)),
+            "INSERT INTO invocations (started, status, command, config, environment, pid, host) "
+            "VALUES (?, 'running', ?, ?, ?, ?, ?)",
+            (time.time(), command, _dumps(config), _dumps(environment), os.getpid(), socket.gethostname()),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+    def mark_dead_invocations(self) -> list[int]:
+        """Mark ``killed`` the ``running`` invocations whose process is gone; their ids.
+
+        Only a process on this host can be checked; one on another machine keeps its status.
+        """
+        host = socket.gethostname()
+        dead = [
+            int(inv_id)
+            for inv_id, pid, inv_host in self.conn.execute(
+                "SELECT id, pid, host FROM invocations WHERE status='running'"
+            ).fetchall()
+            if pid is not None and inv_host == host and not process_alive(int(pid))
+        ]
+        for inv_id in dead:
+            self.conn.execute("UPDATE invocations SET status='killed' WHERE id=? AND status='running'", (inv_id,))
+        return dead
 
     def finish_invocation(self, invocation: int, status: str, counters: dict[str, Any]) -> None:
         self.commit()
@@ -467,6 +521,7 @@ def load_run(run_dir: str | Path, *, stream: bool | None = None) -> RunData:
     """
     store = RunStore(run_dir, create=False)
     try:
+        store.mark_dead_invocations()  # a killed run's report says so, even before it is resumed
         latest = store.latest_invocation()
         if latest is None:
             raise StoreError(f"{run_dir}: the run has not planned any work yet")

@@ -65,21 +65,40 @@ async def test_diffusers_missing_is_a_clear_error(tmp_path: Path, monkeypatch: p
         await sd.apply(sample())
 
 
-async def test_generated_pictures_are_cached_per_prompt_and_seed(tmp_path: Path) -> None:
-    """A stand-in pipeline: the real one needs diffusers and a GPU; this checks generate-once and reuse."""
+async def test_generated_pictures_are_cached_per_prompt_and_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stand-ins for the pipeline and torch's seeded generator (the real ones need diffusers, torch and a
+    GPU): a picture is generated once per (prompt, settings, seed) and reused, and the seed reaches it."""
     from safemlrm.attacks._sd import SDImageSource
 
-    sd = attack("sd", tmp_path, {"image_source": "diffusers", "diffusion": {"size": 64}})
+    seeds: list[int] = []
+
+    class FakeGenerator:
+        def __init__(self, device: str) -> None:
+            assert device == "cpu"
+
+        def manual_seed(self, seed: int) -> FakeGenerator:
+            seeds.append(seed)
+            return self
+
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(Generator=FakeGenerator))
     prompts: list[str] = []
 
     def fake_pipeline(prompt: str, **kwargs: object) -> object:
+        assert isinstance(kwargs["generator"], FakeGenerator) and kwargs["height"] == kwargs["width"] == 64
         prompts.append(prompt)
+        return SimpleNamespace(images=[Image.new("RGB", (64, 64), (len(prompts) * 40, 0, 200))])
 
-        return SimpleNamespace(images=[Image.new("RGB", (64, 64), "purple")])
+    def sd_attack(seed: int) -> object:
+        sd = attack("sd", tmp_path, {"image_source": "diffusers", "diffusion": {"size": 64}}, seed=seed)
+        source: SDImageSource = sd.source  # type: ignore[attr-defined]
+        source._pipeline = fake_pipeline
+        return sd
 
-    source: SDImageSource = sd.source  # type: ignore[attr-defined]
-    source._pipeline = fake_pipeline
-    first = (await sd.apply(sample()))[0]
-    again = (await attack("sd", tmp_path, {"image_source": "diffusers", "diffusion": {"size": 64}}).apply(sample()))[0]
-    assert prompts == ["A photo of phishing campaign"]
+    first = (await sd_attack(0).apply(sample()))[0]  # type: ignore[attr-defined]
+    again = (await sd_attack(0).apply(sample()))[0]  # type: ignore[attr-defined]
+    assert prompts == ["A photo of phishing campaign"] and seeds == [0]  # the second came from the cache
     assert first.images == again.images
+    other_seed = (await sd_attack(7).apply(sample()))[0]  # type: ignore[attr-defined]
+    assert seeds == [0, 7] and len(prompts) == 2 and other_seed.images != first.images

@@ -171,3 +171,17 @@ def test_score_does_not_depend_on_part_and_batches_match_single_calls() -> None:
     assert np.allclose(together, alone, atol=1e-4)
     scores = {round(asyncio.run(judge.judge(SAMPLE, texts[0], part)).score, 6) for part in Part}
     assert len(scores) == 1
+
+
+def test_identity_follows_the_head_file_when_it_is_replaced(tmp_path: Path) -> None:
+    """A retrained head (same path, new weights) gives a new identity, so no cached verdict is reused."""
+    weights, bias = np.array([[0.0], [2.0]]), np.array([0.0, -1.0])
+    head = LinearHead(("not_harmful", "harmful"), ("cos",), weights, bias, 1.0, {}, "")
+    head.save(tmp_path / "mine")
+    path = str(tmp_path / "mine.npz")
+    first = plugins.judges.create("offline", {"head": path}, PluginContext(label="offline")).identity()
+    assert plugins.judges.create("offline", {"head": path}, PluginContext(label="offline")).identity() == first
+    retrained = LinearHead(head.classes, head.blocks, np.array([[0.0], [3.0]]), head.bias, 1.0, {}, "")
+    retrained.save(tmp_path / "mine")
+    second = plugins.judges.create("offline", {"head": path}, PluginContext(label="offline")).identity()
+    assert second["head"] != first["head"]

@@ -12,7 +12,7 @@ from tests.helpers import fake_config, harmful_rows, write_jsonl
 
 from safemlrm.pipeline.runner import Pipeline, RunInterrupted
 from safemlrm.store import STORE_FILE, RunStore, load_run
-from safemlrm.types import Part
+from safemlrm.types import Generation, ParseStatus, Part
 
 
 def run(config, run_dir: Path):  # type: ignore[no-untyped-def]
@@ -90,8 +90,20 @@ def test_judge_cache_is_shared_across_runs(data: Path, tmp_path: Path) -> None:
     cache = str(tmp_path / "cache.sqlite")
     first = run(fake_config(data, judge_cache=cache), tmp_path / "run1").counters
     second = run(fake_config(data, judge_cache=cache), tmp_path / "run2").counters
-    assert first.judge_calls > 0
+    assert first.judge_calls > 0 and first.judge_shared_cached == 0
     assert second.judge_calls == 0 and second.target_calls == 18
+    assert second.judge_shared_cached == first.judge_calls  # counted apart from the run's own store
+
+
+def test_judge_cache_key_covers_the_judges_code(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to a judge's (parsing) code must not be served old verdicts from the shared cache."""
+    from safemlrm.pipeline import build
+
+    cache = str(tmp_path / "cache.sqlite")
+    run(fake_config(data, judge_cache=cache), tmp_path / "run1")
+    monkeypatch.setattr(build, "verdict_code_version", lambda cls: "changed-parsing-code")
+    after_fix = run(fake_config(data, judge_cache=cache), tmp_path / "run2").counters
+    assert after_fix.judge_calls > 0 and after_fix.judge_shared_cached == 0
 
 
 def test_nan_judgements_are_kept_and_not_zero(data: Path, tmp_path: Path) -> None:
@@ -205,3 +217,28 @@ def test_unknown_dataset_attack_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="unknown attacks"):
         fake_config(tmp_path / "a.jsonl", datasets=[{"kind": "jsonl", "params": {"path": "x"}, "attacks": ["nope"]}])
+
+
+def test_an_unparsable_judge_reply_is_a_final_nan_not_requested_again(data: Path, tmp_path: Path) -> None:
+    """A judge model whose replies never hold a 1-5 score: NaN after the bounded retries, then never again."""
+    rubric = {
+        "kind": "rubric",
+        "params": {"model": {"name": "jm", "kind": "fake", "params": {"default": "#thescore: 9"}}, "max_attempts": 2},
+    }
+    config = fake_config(data, judges=[rubric])
+    first = run(config, tmp_path / "run").counters
+    assert first.judge_calls > 0 and first.judge_failed == first.judge_calls
+    again = run(config, tmp_path / "run").counters
+    assert again.judge_calls == 0 and again.judge_cached == first.judge_calls + first.judge_cached
+    record = load_run(tmp_path / "run").records[0]
+    judgement = next(iter(record.judgements.values()))
+    assert math.isnan(judgement.score) and judgement.label == "unparsed"
+    assert judgement.raw.count("#thescore: 9") == 2  # every raw reply kept
+
+
+def test_a_failed_generation_keeps_its_raw_text_in_the_parse() -> None:
+    from safemlrm.pipeline.runner import _parse
+
+    generation = Generation(probe_key="p", target="t", text="partial reply", error="timeout")
+    parsed = _parse(None, generation)  # type: ignore[arg-type]  # a failed generation never reaches the parser
+    assert parsed.raw == "partial reply" and parsed.status is ParseStatus.ERROR

@@ -20,6 +20,7 @@ from safemlrm.context import PluginContext
 from safemlrm.hashing import file_sha256
 from safemlrm.registry import PluginConfigError
 from safemlrm.targets.openai import (
+    IMAGE_CACHE_SIZE,
     MalformedResponse,
     OpenAIParams,
     OpenAITarget,
@@ -75,6 +76,8 @@ def decode_data_url(url: str) -> tuple[str, Image.Image]:
 def test_params_require_a_model_and_http_urls() -> None:
     with pytest.raises(PluginConfigError, match="model"):
         plugins.targets.create("openai", {"model": ""}, PluginContext())
+    with pytest.raises(PluginConfigError, match="model"):  # left out: the default "" is checked too
+        plugins.targets.create("openai", {}, PluginContext())
     with pytest.raises(PluginConfigError, match="base_url"):
         plugins.targets.create("openai", {"model": "m", "base_url": "localhost:8000"}, PluginContext())
     with pytest.raises(PluginConfigError, match="unknown_field"):
@@ -147,6 +150,16 @@ def test_images_become_data_url_parts_in_order(tmp_path: Path) -> None:
     # Without a resize the file's bytes are sent unchanged.
     url = message["content"][0]["image_url"]["url"]
     assert base64.b64decode(url.partition(",")[2]) == Path(ref.path).read_bytes()
+
+
+async def test_image_cache_stays_bounded_on_every_path(tmp_path: Path) -> None:
+    target = make_target()
+    for i in range(100):
+        ref = png(tmp_path / f"{i}.png", (8, 8), (i, 0, 0))
+        await target._request_body(probe("What is shown?", images=(ref,)))
+    assert len(target._image_cache) == IMAGE_CACHE_SIZE == 32
+    # The newest images are the ones kept.
+    assert str(tmp_path / "99.png") in {path for path, _sha, _px in target._image_cache}
 
 
 def test_max_pixels_downscales_keeping_aspect(tmp_path: Path) -> None:

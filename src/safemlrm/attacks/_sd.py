@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.attacks._common import open_image
 from safemlrm.context import PluginContext, cache_key
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import Sample
 
 if TYPE_CHECKING:
@@ -42,7 +43,10 @@ class SDSourceParams(BaseModel):
         default="auto",
         description="auto: image_dir when set, else the sample's own image; diffusers: generate one",
     )
-    image_dir: str | None = Field(default=None, description="folder of pictures keyed by sample id")
+    image_dir: str | None = Field(
+        default=None, description="folder of pictures keyed by sample id",
+        json_schema_extra=MUST_EXIST,
+    )
     image_pattern: str = Field(
         default="{id}",
         description="file name in image_dir without suffix; fields: id, category, and metadata keys "

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.datasets._common import DatasetError, category_filter, image_ref, parse_bool, text_field
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import ImageRef, Sample
 
 FIELDS = ("id", "category", "instruction", "prompt", "image", "key_phrase", "benign")
@@ -52,10 +53,14 @@ class TabularParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="the data file (relative paths resolve against the config's folder)")
+    path: str = Field(
+        description="the data file (relative paths resolve against the config's folder)",
+        json_schema_extra=MUST_EXIST,
+    )
     columns: ColumnMap = Field(default_factory=ColumnMap, description="file column for each Sample field")
     image_root: str | None = Field(
-        default=None, description="folder image paths are relative to (default: the data file's folder)"
+        default=None, description="folder image paths are relative to (default: the data file's folder)",
+        json_schema_extra=MUST_EXIST,
     )
     allow_outside_root: bool = Field(
         default=False, description="allow image paths that leave the image root (../, absolute paths)"

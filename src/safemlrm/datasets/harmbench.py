@@ -21,6 +21,7 @@ from safemlrm.datasets._common import (
     text_field,
 )
 from safemlrm.plugins import datasets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import ImageRef, Sample
 
 # HarmBench's own layout of a contextual behaviour's test case (context, separator, behaviour).
@@ -38,8 +39,14 @@ class HarmBenchDataset:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        path: str = Field(description="a HarmBench behaviours CSV (text or multimodal), or its folder")
-        image_dir: str | None = Field(default=None, description="folder of the multimodal behaviours' images")
+        path: str = Field(
+            description="a HarmBench behaviours CSV (text or multimodal), or its folder",
+            json_schema_extra=MUST_EXIST,
+        )
+        image_dir: str | None = Field(
+            default=None, description="folder of the multimodal behaviours' images",
+            json_schema_extra=MUST_EXIST,
+        )
         functional_categories: list[str] | None = Field(
             default=None, description="keep only these (standard, contextual, copyright, multimodal)"
         )

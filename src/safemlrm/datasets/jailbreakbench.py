@@ -19,6 +19,7 @@ from safemlrm.datasets._common import (
     text_field,
 )
 from safemlrm.plugins import datasets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import Sample
 
 FILE_NAMES = {
@@ -38,7 +39,7 @@ class JailbreakBenchDataset:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        path: str = Field(description="folder with the behaviour CSVs, or one CSV")
+        path: str = Field(description="folder with the behaviour CSVs, or one CSV", json_schema_extra=MUST_EXIST)
         split: Literal["harmful", "benign", "all"] = Field(default="harmful", description="which behaviours")
         categories: list[str] | None = Field(default=None, description="keep only these categories")
 

@@ -21,6 +21,7 @@ from safemlrm.datasets._common import (
     text_field,
 )
 from safemlrm.plugins import datasets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import ImageRef, Sample
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ class MMSafetyBenchDataset:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        root: str = Field(description="folder with processed_questions/ (or that folder itself)")
+        root: str = Field(
+            description="folder with processed_questions/ (or that folder itself)",
+            json_schema_extra=MUST_EXIST,
+        )
         variant: Variant = Field(
             default="text",
             description="text: the question alone; SD, TYPO, SD_TYPO: the rephrased question for that image",
@@ -102,6 +106,7 @@ class MMSafetyBenchDataset:
         image_root: str | None = Field(
             default=None,
             description="folder with imgs/{scenario}/{SD,SD_TYPO,TYPO}/{id}.jpg, or imgs/ itself",
+            json_schema_extra=MUST_EXIST,
         )
         scenarios: list[int | str] | None = Field(
             default=None, description="scenario numbers (1-13) or names; default all"

@@ -17,6 +17,7 @@ from safemlrm.datasets._common import (
     text_field,
 )
 from safemlrm.plugins import datasets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import Sample
 
 COLUMNS = ("dataset", "category_id", "task_id", "category_name", "question", "instruction")
@@ -34,7 +35,10 @@ class SafeBenchDataset:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        path: str = Field(description="safebench.csv / SafeBench-Tiny.csv, or the folder holding them")
+        path: str = Field(
+            description="safebench.csv / SafeBench-Tiny.csv, or the folder holding them",
+            json_schema_extra=MUST_EXIST,
+        )
         tiny: bool = Field(default=False, description="read SafeBench-Tiny.csv when `path` is a folder")
         categories: list[str] | None = Field(default=None, description="keep only these topics (names or numbers 1-10)")
 

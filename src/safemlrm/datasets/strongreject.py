@@ -17,6 +17,7 @@ from safemlrm.datasets._common import (
     text_field,
 )
 from safemlrm.plugins import datasets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import Sample
 
 
@@ -29,7 +30,7 @@ class StrongRejectDataset:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        path: str = Field(description="strongreject_dataset.csv (or its folder)")
+        path: str = Field(description="strongreject_dataset.csv (or its folder)", json_schema_extra=MUST_EXIST)
         categories: list[str] | None = Field(default=None, description="keep only these categories")
 
     def __init__(self, params: Params, ctx: PluginContext) -> None:

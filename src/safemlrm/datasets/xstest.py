@@ -19,6 +19,7 @@ from safemlrm.datasets._common import (
     text_field,
 )
 from safemlrm.plugins import datasets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.types import Sample
 
 
@@ -32,7 +33,7 @@ class XSTestDataset:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        path: str = Field(description="xstest_prompts.csv (or its folder)")
+        path: str = Field(description="xstest_prompts.csv (or its folder)", json_schema_extra=MUST_EXIST)
         labels: Literal["all", "safe", "unsafe"] = Field(default="all", description="which prompts to load")
         types: list[str] | None = Field(default=None, description="keep only these prompt types")
 

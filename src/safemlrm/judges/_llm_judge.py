@@ -6,10 +6,13 @@ A judge subclass supplies the prompt messages and a parser from the judge model'
 - the judge model is any target: a target spec ``{name, kind, profile, params}`` or the label of
   one of the run's targets, built through ``ctx.make_target``;
 - concurrent calls are micro-batched up to the target's ``max_batch_size`` and run at most
-  ``max_concurrency`` batches at once;
+  ``max_concurrency`` batches at once; the judge takes as many texts at once as that fills (its own
+  ``max_concurrency`` param lowers it);
 - a reply without a verdict (or a failed call) is retried at most ``max_attempts`` times in all,
   optionally with a reminder of the output format; after that the judgement is NaN with every raw
-  reply kept. Never a silent 0, never an endless loop, never an exception.
+  reply kept. Never a silent 0, never an endless loop, never an exception. A NaN whose last attempt
+  got a reply is final (label ``unparsed``, ``error`` unset: a rerun does not ask again); one whose
+  last call failed in transport has ``error`` set, so a rerun tries it again.
 """
 
 from __future__ import annotations
@@ -56,7 +59,12 @@ class LLMJudgeParams(BaseModel):
         ge=200,
         description="judge at most this many characters of the text (head and tail kept)",
     )
-    max_concurrency: int = Field(default=32, ge=1, description="judge calls in flight at once")
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="texts judged at once; default: the judge model's capacity "
+        "(its max_concurrency x max_batch_size)",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,8 +133,9 @@ class LLMJudge(JudgeBase):
     def __init__(self, params: LLMJudgeParams, ctx: PluginContext) -> None:
         self.params = params
         self.label = ctx.label or self.kind
-        self.max_concurrency = params.max_concurrency
         self.target: Target = ctx.make_target(params.model)
+        capacity = max(1, int(self.target.max_concurrency)) * max(1, int(self.target.max_batch_size))
+        self.max_concurrency = params.max_concurrency or capacity
         self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
             self.target.generate,
             max_batch_size=max(1, self.target.max_batch_size),
@@ -199,12 +208,13 @@ class LLMJudge(JudgeBase):
                 last_problem = "reply has no parsable verdict"
                 if self.params.retry_with_reminder and self.can_remind:
                     messages = [*original, assistant(reply or "(empty reply)"), user(self.format_reminder)]
-            return self._judgement(
-                NAN,
-                "unparsed" if last_problem.startswith("reply") else "error",
-                raw=ATTEMPT_SEPARATOR.join(replies),
-                error=f"{last_problem} after {self.params.max_attempts} attempt(s)",
-            )
+            problem = f"{last_problem} after {self.params.max_attempts} attempt(s)"
+            raw = ATTEMPT_SEPARATOR.join(replies)
+            if last_problem.startswith("reply"):
+                # The judge model answered, without a verdict: a final NaN (kept, never re-requested).
+                return self._judgement(NAN, "unparsed", rationale=problem, raw=raw)
+            # The last call failed in transport: ``error`` marks it for a retry on the next run.
+            return self._judgement(NAN, "error", raw=raw, error=problem)
         except Exception as exc:  # a judge never raises: the failure is a NaN judgement
             return self._judgement(NAN, "error", error=f"{type(exc).__name__}: {exc}")
 

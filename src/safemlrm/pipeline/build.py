@@ -15,6 +15,7 @@ from safemlrm.config import DatasetSpec, RunConfig
 from safemlrm.context import PluginContext
 from safemlrm.executors import create_judge, create_target
 from safemlrm.hashing import content_hash
+from safemlrm.judges._base import verdict_code_version
 from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
@@ -88,11 +89,15 @@ def _with_seed(kind_cls: type, params: dict[str, Any], seed: int) -> dict[str, A
 
 
 def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltRun:
+    from safemlrm.pipeline.check import check_config
+
+    check_config(config, base_dir, resources=False)  # bad params fail here, with label, field and line
     ctx = PluginContext(
         run_dir=run_dir,
         seed=config.seed,
         base_dir=base_dir,
         target_specs={t.name: t for t in config.targets},
+        profiles_dir=config.profiles_dir,
     )
     datasets = [
         (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label))) for spec in config.datasets
@@ -127,7 +132,9 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
     built_judges = []
     for jspec in config.judges:
         judge = create_judge(config, jspec.kind, jspec.params, ctx.with_label(jspec.label))
-        identity = redact(judge.identity())
+        # Everything that changes a verdict keys the judgement cache: the judge's own identity (model,
+        # weights, prompt hashes, settings) and the version of the code that parses its output.
+        identity = {**redact(judge.identity()), "code": verdict_code_version(plugins.judges.get(jspec.kind))}
         built_judges.append(
             BuiltJudge(jspec.label, judge, JudgeInfo(jspec.label, jspec.kind, identity), content_hash(identity))
         )

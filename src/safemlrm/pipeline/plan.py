@@ -9,8 +9,10 @@ from pathlib import Path
 
 from safemlrm.config import RunConfig
 from safemlrm.judge_cache import JudgementCache
-from safemlrm.pipeline.build import build_run
+from safemlrm.pipeline.build import BuiltJudge, build_run
 from safemlrm.pipeline.runner import _parse, generation_key, judged_text, judgement_key
+from safemlrm.pipeline.units import Unit, enumerate_work
+from safemlrm.shard import Shard
 from safemlrm.store import STORE_FILE, RunStore
 
 
@@ -24,6 +26,7 @@ class TargetPlan:
 
 @dataclass
 class Plan:
+    shard: Shard | None = None  # the shard planned (None: the whole run)
     samples: int = 0
     probes: int = 0
     targets: dict[str, TargetPlan] = field(default_factory=dict)
@@ -32,7 +35,8 @@ class Plan:
     judge_cached: int = 0
 
     def render(self) -> str:
-        lines = [f"plan: {self.samples} samples -> {self.probes} probes"]
+        scope = f" (shard {self.shard}: only its probes)" if self.shard is not None else ""
+        lines = [f"plan{scope}: {self.samples} samples -> {self.probes} probes"]
         for t in self.targets.values():
             lines.append(f"  target {t.label}: {t.calls} calls to make, {t.cached} from the store")
         total = sum(t.calls for t in self.targets.values())
@@ -44,8 +48,8 @@ class Plan:
         return "\n".join(lines)
 
 
-async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
-    plan = Plan()
+async def _plan(config: RunConfig, run_dir: Path, base_dir: Path, shard: Shard | None) -> Plan:
+    plan = Plan(shard=shard)
     store = RunStore(run_dir, create=False) if (run_dir / STORE_FILE).exists() else None
     cache = JudgementCache(config.judge_cache) if config.judge_cache else None
     with tempfile.TemporaryDirectory(prefix="safemlrm-plan-") as scratch:
@@ -54,37 +58,12 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
         try:
             for t in built.targets:
                 plan.targets[t.label] = TargetPlan(t.label)
-            for spec, dataset in built.datasets:
-                for n, sample in enumerate(dataset.load()):
-                    if spec.limit is not None and n >= spec.limit:
-                        break
-                    plan.samples += 1
-                    for _label, attack in built.attacks_for(spec):
-                        for probe in await attack.apply(sample):
-                            plan.probes += 1
-                            for target in built.targets:
-                                tp = plan.targets[target.label]
-                                tp.probes += 1
-                                key = generation_key(probe, target)
-                                generation = store.get_generation(key) if store else None
-                                if generation is None or not generation.ok:
-                                    tp.calls += 1
-                                    plan.judge_calls_upper += len(config.parts) * len(built.judges)
-                                    continue
-                                tp.cached += 1
-                                parsed = _parse(target, generation)
-                                for part in config.parts:
-                                    text = judged_text(parsed, part)
-                                    if not text:
-                                        continue
-                                    for judge in built.judges:
-                                        jkey = judgement_key(judge, sample.instruction, text)
-                                        hit = (store and store.get_judgement(jkey)) or (cache and cache.get(jkey))
-                                        if hit:
-                                            plan.judge_cached += 1
-                                        else:
-                                            plan.judge_calls += 1
-                                            plan.judge_calls_upper += 1
+            async for work in enumerate_work(built, shard):  # the run's own enumeration
+                plan.samples += 1
+                for item in work.probes:
+                    plan.probes += 1
+                    for unit in item.units:
+                        _plan_unit(plan, unit, config, built.judges, store, cache)
         finally:
             await built.aclose()
             if store:
@@ -94,5 +73,35 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
     return plan
 
 
-def dry_run(config: RunConfig, run_dir: Path, *, base_dir: Path) -> Plan:
-    return asyncio.run(_plan(config, run_dir, base_dir))
+def _plan_unit(
+    plan: Plan,
+    unit: Unit,
+    config: RunConfig,
+    judges: list[BuiltJudge],
+    store: RunStore | None,
+    cache: JudgementCache | None,
+) -> None:
+    tp = plan.targets[unit.target.label]
+    tp.probes += 1
+    generation = store.get_generation(generation_key(unit.probe, unit.target)) if store else None
+    if generation is None or not generation.ok:
+        tp.calls += 1
+        plan.judge_calls_upper += len(config.parts) * len(judges)
+        return
+    tp.cached += 1
+    parsed = _parse(unit.target, generation)
+    for part in config.parts:
+        text = judged_text(parsed, part)
+        if not text:
+            continue
+        for judge in judges:
+            jkey = judgement_key(judge, unit.sample.instruction, text)
+            if (store and store.get_judgement(jkey)) or (cache and cache.get(jkey)):
+                plan.judge_cached += 1
+            else:
+                plan.judge_calls += 1
+                plan.judge_calls_upper += 1
+
+
+def dry_run(config: RunConfig, run_dir: Path, *, base_dir: Path, shard: Shard | None = None) -> Plan:
+    return asyncio.run(_plan(config, run_dir, base_dir, shard))

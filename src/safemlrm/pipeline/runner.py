@@ -25,6 +25,7 @@ from safemlrm.judge_cache import JudgementCache
 from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
 from safemlrm.pipeline.progress import StageProgress
+from safemlrm.pipeline.units import Unit, enumerate_work
 from safemlrm.secrets import redact
 from safemlrm.shard import Shard
 from safemlrm.store import RunStore
@@ -52,6 +53,7 @@ class Counters:
     target_errors: int = 0
     judge_calls: int = 0
     judge_cached: int = 0
+    judge_shared_cached: int = 0  # of judge_cached: from the shared cross-run cache (judge_cache)
     judge_failed: int = 0
     parts_skipped_empty: int = 0
 
@@ -65,14 +67,6 @@ class RunResult:
     counters: Counters
     reports: dict[str, Path] = field(default_factory=dict)
     elapsed_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class Unit:
-    seq: int
-    sample: Sample
-    probe: Probe
-    target: BuiltTarget
 
 
 def generation_key(probe: Probe, target: BuiltTarget) -> str:
@@ -91,7 +85,7 @@ def judged_text(parsed: ParsedOutput, part: Part) -> str:
 
 def _parse(target: BuiltTarget, generation: Generation) -> ParsedOutput:
     if not generation.ok:
-        return ParsedOutput(raw="", reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
+        return ParsedOutput(raw=generation.text, reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
     return target.parser.parse(generation)
 
 
@@ -120,26 +114,17 @@ class Pipeline:
     # ------------------------------------------------------------------ stages
     async def _units(self, built: BuiltRun, store: RunStore, progress: StageProgress) -> AsyncIterator[Unit]:
         """Stages load and attack: samples stream in, each becomes probes for every target."""
-        seq = 0
-        for spec, dataset in built.datasets:
-            for n, sample in enumerate(dataset.load()):
-                if spec.limit is not None and n >= spec.limit:
-                    break
-                store.put_sample(sample)
-                self.counters.samples += 1
-                progress.advance("load")
-                for _attack_label, attack in built.attacks_for(spec):
-                    for probe in await attack.apply(sample):
-                        if self.shard is not None and not self.shard.keeps(probe.key):
-                            seq += len(built.targets)  # seq as in an unsharded run, so merged shards keep its order
-                            continue
-                        store.put_probe(probe)
-                        self.counters.probes += 1
-                        progress.advance("attack")
-                        for target in built.targets:
-                            seq += 1
-                            yield Unit(seq, sample, probe, target)
-                store.maybe_commit()
+        async for work in enumerate_work(built, self.shard):
+            store.put_sample(work.sample)
+            self.counters.samples += 1
+            progress.advance("load")
+            for item in work.probes:
+                store.put_probe(item.probe)
+                self.counters.probes += 1
+                progress.advance("attack")
+                for unit in item.units:
+                    yield unit
+            store.maybe_commit()
 
     async def _generate(
         self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore, invocation: int, progress: StageProgress
@@ -232,6 +217,7 @@ class Pipeline:
         if existing is None and cache is not None:
             existing = cache.get(jkey)
             if existing is not None:
+                self.counters.judge_shared_cached += 1
                 store.copy_judgement(jkey, existing)
         if existing is None and jkey in self._inflight_judgements:  # same text judged by a sibling unit
             existing = await asyncio.shield(self._inflight_judgements[jkey])

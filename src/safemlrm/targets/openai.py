@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 409, 425, 429})  # plus every 5xx
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 ERROR_BODY_CHARS = 300
+IMAGE_CACHE_SIZE = 32  # encoded images kept per target (a probe's images are often shared by the next ones)
 REDACTED = "***"
 
 
@@ -77,6 +78,9 @@ class OpenAIParams(TargetParams):
         default_factory=dict,
         description="extra request fields for the server (e.g. chat_template_kwargs, top_k, stop)",
     )
+
+    # validate_default: a config that leaves `model` out must fail too, not only one that sets "".
+    model: str = Field(default="", validate_default=True, description="the model name the server serves")
 
     @field_validator("model")
     @classmethod
@@ -404,6 +408,13 @@ class OpenAITarget:
             return ordered[0]
         return min(ordered, key=lambda e: e.in_flight)  # rotated first, so ties spread evenly
 
+    def _cache_image(self, key: tuple[str, str, int | None], url: str) -> None:
+        """The one way into the image cache: every insertion trims it to ``IMAGE_CACHE_SIZE``."""
+        self._image_cache[key] = url
+        self._image_cache.move_to_end(key)
+        while len(self._image_cache) > IMAGE_CACHE_SIZE:
+            self._image_cache.popitem(last=False)
+
     def _encode_image(self, ref: ImageRef) -> str:
         key = (ref.path, ref.sha256, self.params.max_pixels)
         cached = self._image_cache.get(key)
@@ -411,9 +422,7 @@ class OpenAITarget:
             self._image_cache.move_to_end(key)
             return cached
         url = image_data_url(ref.path, self.params.max_pixels)
-        self._image_cache[key] = url
-        if len(self._image_cache) > 32:
-            self._image_cache.popitem(last=False)
+        self._cache_image(key, url)
         return url
 
     async def _request_body(self, probe: Probe) -> bytes:
@@ -423,7 +432,7 @@ class OpenAITarget:
             # Encode new images off the event loop; later probes with the same images hit the cache.
             for image in probe.images:
                 encoded = await asyncio.to_thread(image_data_url, image.path, self.params.max_pixels)
-                self._image_cache[(image.path, image.sha256, self.params.max_pixels)] = encoded
+                self._cache_image((image.path, image.sha256, self.params.max_pixels), encoded)
         return orjson.dumps(build_chat_request(probe, self.params, self._encode_image))
 
     def _api_key(self) -> str | None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safemlrm.context import PluginContext
 from safemlrm.hashing import file_sha256
 from safemlrm.plugins import targets
+from safemlrm.registry import MUST_EXIST
 from safemlrm.rowfiles import iter_jsonl, iter_parquet
 from safemlrm.types import Generation, Probe
 
@@ -70,7 +71,10 @@ class ReplayTarget:
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        path: str = Field(description="file of outputs (relative paths resolve against the config's folder)")
+        path: str = Field(
+            description="file of outputs (relative paths resolve against the config's folder)",
+            json_schema_extra=MUST_EXIST,
+        )
         format: Literal["auto", "jsonl", "csv", "parquet", "export"] = Field(
             default="auto",
             description="file format; auto = from the extension; export = a `safemlrm export` file (jsonl, "

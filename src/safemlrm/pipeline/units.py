@@ -1,0 +1,57 @@
+"""The units of work of a run: one enumeration shared by the run, `--dry-run` and `--shard`.
+
+A unit is one (probe, target) pair. Samples stream from the datasets (each up to its ``limit``),
+each gets the attacks its dataset names, and every probe goes to every target. A shard keeps the
+probes whose key it owns, with all their targets; sequence numbers are those of the unsharded run,
+so merged shards keep its order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from safemlrm.pipeline.build import BuiltRun, BuiltTarget
+from safemlrm.shard import Shard
+from safemlrm.types import Probe, Sample
+
+
+@dataclass(frozen=True)
+class Unit:
+    seq: int  # position in the unsharded run's planning order
+    sample: Sample
+    probe: Probe
+    target: BuiltTarget
+
+
+@dataclass(frozen=True)
+class ProbeWork:
+    probe: Probe
+    units: list[Unit]  # one per target of the run
+
+
+@dataclass(frozen=True)
+class SampleWork:
+    sample: Sample
+    probes: list[ProbeWork]  # the sample's probes this shard keeps (all of them without a shard)
+
+
+async def enumerate_work(built: BuiltRun, shard: Shard | None = None) -> AsyncIterator[SampleWork]:
+    """Every sample the run loads, in order, with the probes and units the shard keeps."""
+    seq = 0
+    for spec, dataset in built.datasets:
+        for n, sample in enumerate(dataset.load()):
+            if spec.limit is not None and n >= spec.limit:
+                break
+            probes: list[ProbeWork] = []
+            for _attack_label, attack in built.attacks_for(spec):
+                for probe in await attack.apply(sample):
+                    if shard is not None and not shard.keeps(probe.key):
+                        seq += len(built.targets)
+                        continue
+                    units = []
+                    for target in built.targets:
+                        seq += 1
+                        units.append(Unit(seq, sample, probe, target))
+                    probes.append(ProbeWork(probe, units))
+            yield SampleWork(sample, probes)
