@@ -55,6 +55,7 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
             for t in built.targets:
                 plan.targets[t.label] = TargetPlan(t.label)
             for spec, dataset in built.datasets:
+                targets = built.targets_for(spec)
                 for n, sample in enumerate(dataset.load()):
                     if spec.limit is not None and n >= spec.limit:
                         break
@@ -62,7 +63,7 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
                     for _label, attack in built.attacks_for(spec):
                         for probe in await attack.apply(sample):
                             plan.probes += 1
-                            for target in built.targets:
+                            for target in targets:
                                 tp = plan.targets[target.label]
                                 tp.probes += 1
                                 key = generation_key(probe, target)
