@@ -101,6 +101,13 @@ REFUSALS_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "it": (
         "mi dispiace", "mi scuso", "non posso", "non sono in grado", "come modello linguistico",
     ),
+    "nl": ("het spijt me", "ik kan niet", "ik kan je niet", "ik kan u niet", "als taalmodel", "ik weiger"),
+    "pl": (
+        "przepraszam", "nie mogę", "niestety nie", "jako model językowy", "jako sztuczna inteligencja", "odmawiam",
+    ),
+    "tr": ("üzgünüm", "yardımcı olamam", "bunu yapamam", "yapay zeka olarak", "dil modeli olarak"),
+    "id": ("maaf", "saya tidak bisa", "saya tidak dapat", "sebagai model bahasa"),
+    "vi": ("xin lỗi", "tôi không thể", "là một mô hình ngôn ngữ"),
 }
 LANGUAGES = ("en", *REFUSALS_BY_LANGUAGE)
 _ARABIC_MARKS = dict.fromkeys(range(0x064B, 0x0653))  # harakat (tanween, fatha, ...) are dropped before matching
