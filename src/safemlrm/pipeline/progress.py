@@ -93,9 +93,6 @@ class StageProgress:
             self._progress.stop()
 
     # ------------------------------------------------------------------ counting
-    def count(self, stage: str) -> int:
-        return self._counts[stage]
-
     def total(self, stage: str) -> int | None:
         return self._totals[stage]
 
