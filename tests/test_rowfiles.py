@@ -58,3 +58,37 @@ def test_parquet_rows_are_numbered_and_a_corrupt_file_is_the_callers_error(tmp_p
     path.write_bytes(b"PAR1 not parquet")
     with pytest.raises(MyError, match=r"rows.parquet: not a readable Parquet file"):
         list(iter_parquet(path, error=MyError))
+
+
+def test_a_json_array_is_read_with_the_line_each_item_starts_on(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text('\ufeff\n [\n  {"a": 1},\n  {"a": [1,\n 2]}, {"a": 3}\n]\n', encoding="utf-8")
+    assert list(iter_jsonl(path, error=MyError)) == [(3, {"a": 1}), (4, {"a": [1, 2]}), (5, {"a": 3})]
+    path.write_text("[]", encoding="utf-8")
+    assert list(iter_jsonl(path, error=MyError)) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[\n{"a": 1},\n{"a": }\n]', r"rows.json: line 3: invalid JSON: Expecting value"),
+        ('[\n{"a": 1}\n{"a": 2}\n]', r"rows.json: line 3: invalid JSON array: expected ',' or '\]'"),
+        ('[\n{"a": 1},\n7\n]', r"rows.json: line 3: expected a JSON object, got int"),
+        ('[\n{"a": 1},\n', r"rows.json: line 3: invalid JSON: Expecting value"),
+    ],
+)
+def test_bad_json_array_names_the_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(MyError, match=message):
+        list(iter_jsonl(path, error=MyError))
+
+
+def test_json_lines_whose_first_line_is_a_list_stay_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('[1, 2]\n{"a": 1}\n', encoding="utf-8")
+    with pytest.raises(MyError, match=r"rows.jsonl: line 1: expected a JSON object, got list"):
+        list(iter_jsonl(path, error=MyError))
+    path.write_text('[{"a": 1}]\n[{"a": 2}]\n', encoding="utf-8")  # JSON Lines of arrays: not one array
+    with pytest.raises(MyError, match=r"rows.jsonl: line 2: invalid JSON: extra data after the closing"):
+        list(iter_jsonl(path, error=MyError))

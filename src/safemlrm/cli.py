@@ -37,7 +37,9 @@ def _print_result(result: object) -> None:
         f"done in {result.elapsed_s:.1f}s: {c.units} (probe, target) pairs; "
         f"target calls {c.target_calls} made, {c.target_cached} from the store ({c.target_errors} errors); "
         f"judge calls {c.judge_calls} made, {c.judge_cached} from the store or cache "
-        f"({c.judge_shared_cached} of them from the shared cross-run cache; {c.judge_failed} failed)"
+        f"({c.judge_shared_cached} of them from the shared cross-run cache; {c.judge_failed} failed"
+        + (f"; unreadable language: {c.judge_unreadable}" if c.judge_unreadable else "")
+        + ")"
     )
     for name, path in result.reports.items():
         print(f"{name}: {path}")

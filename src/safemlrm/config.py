@@ -65,6 +65,9 @@ class TargetSpec(Spec):
     parser_params: dict[str, Any] = Field(default_factory=dict)
     base: str | None = Field(default=None, description="label of this model's base model in the run")
     reasoning: bool | None = None
+    datasets: list[str] | None = Field(
+        default=None, description="labels of the datasets this target gets (default: all of them)"
+    )
 
     @model_validator(mode="after")
     def _kind_or_profile(self) -> TargetSpec:
@@ -129,6 +132,14 @@ class RunConfig(Spec):
             unknown = sorted(set(d.attacks or []) - set(labels))
             if unknown:
                 raise ValueError(f"dataset {d.label!r}: unknown attacks {unknown}; the run's attacks: {labels}")
+        dataset_labels = [d.label for d in self.datasets]
+        for t in self.targets:
+            unknown = sorted(set(t.datasets or []) - set(dataset_labels))
+            if unknown:
+                raise ValueError(
+                    f"target {t.name!r}: unknown datasets {unknown}; the run's datasets: {dataset_labels} "
+                    "(a dataset's label is its `name`, else its `kind`)"
+                )
         return self
 
     @field_validator("judges")

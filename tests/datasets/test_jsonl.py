@@ -131,3 +131,13 @@ def test_missing_file_fails_at_load(tmp_path: Path) -> None:
     dataset = plugins.datasets.create("jsonl", {"path": "absent.jsonl"}, PluginContext(base_dir=tmp_path))
     with pytest.raises(DatasetError, match=r"absent.jsonl: JSONL file not found"):
         dataset.load()
+
+
+def test_a_json_array_file_loads_like_json_lines(tmp_path: Path) -> None:
+    rows = [{"instruction": "do harm", "category": "Fraud"}, {"instruction": "say hi", "benign": True}]
+    (tmp_path / "data.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    samples = load(tmp_path, {"path": "data.json"})
+    assert [(s.id, s.instruction, s.benign) for s in samples] == [("0", "do harm", False), ("1", "say hi", True)]
+    (tmp_path / "bad.json").write_text('[\n{"instruction": "a"},\n"text"\n]', encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"bad.json:3: expected a JSON object, got str"):
+        load(tmp_path, {"path": "bad.json"})

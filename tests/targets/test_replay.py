@@ -157,3 +157,64 @@ def test_missing_file_unknown_extension_and_corrupt_parquet(tmp_path: Path) -> N
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(ReplayFileError, match=r"broken\.parquet: not a readable Parquet file"):
         replay(tmp_path, path="broken.parquet")
+
+
+# ---------------------------------------------------------------- where, JSON arrays, ids from positions
+
+
+LONG_FILE = [
+    {"id": "a", "model": "r1-7b", "run": 1, "output": "a by 7b"},
+    {"id": "a", "model": "r1-8b", "run": 1, "output": "a by 8b"},
+    {"id": "b", "model": "r1-7b", "run": 2, "output": "b by 7b"},
+    {"id": "b", "model": "r1-8b", "run": 1, "output": "b by 8b"},
+]
+
+
+async def test_where_keeps_one_models_rows_of_a_long_file(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "all.jsonl", LONG_FILE)
+    r7 = replay(tmp_path, path="all.jsonl", where={"model": "r1-7b"})
+    r8 = replay(tmp_path, path="all.jsonl", where={"model": ["r1-8b", "r1-32b"]})
+    assert [g.text for g in await r7.generate([probe("a"), probe("b")])] == ["a by 7b", "b by 7b"]
+    assert [g.text for g in await r8.generate([probe("a"), probe("b")])] == ["a by 8b", "b by 8b"]
+    assert r7.identity() != r8.identity()  # one file, two targets, two identities
+    # a number in `where` matches a number in JSON and a CSV cell alike: values compare as text
+    both = replay(tmp_path, path="all.jsonl", where={"model": "r1-7b", "run": 1})
+    assert len(both) == 1
+    write_csv(tmp_path / "all.csv", ["id", "model", "run", "output"], [[str(v) for v in r.values()] for r in LONG_FILE])
+    assert len(replay(tmp_path, path="all.csv", where={"model": "r1-7b", "run": 1})) == 1
+
+
+def test_where_on_a_missing_column_or_matching_nothing_is_a_clear_error(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "all.jsonl", LONG_FILE)
+    with pytest.raises(ReplayFileError, match=r"all\.jsonl: column 'modle' \(where\) not found; the columns are: 'id'"):
+        replay(tmp_path, path="all.jsonl", where={"modle": "r1-7b"})
+    with pytest.raises(ReplayFileError, match=r"no row matches where .*values in the file: model: 'r1-7b', 'r1-8b'"):
+        replay(tmp_path, path="all.jsonl", where={"model": "r1-70b"})
+
+
+async def test_json_array_file(tmp_path: Path) -> None:
+    (tmp_path / "out.json").write_text(json.dumps(LONG_FILE, indent=2), encoding="utf-8")
+    target = replay(tmp_path, path="out.json", where={"model": "r1-8b"})
+    assert [g.text for g in await target.generate([probe("b")])] == ["b by 8b"]
+    (tmp_path / "dup.json").write_text(json.dumps(LONG_FILE, indent=1), encoding="utf-8")
+    # errors name the line the item starts on
+    with pytest.raises(ReplayFileError, match=r"dup\.json: line 8: duplicate sample 'a' \(first at line 2\)"):
+        replay(tmp_path, path="dup.json")
+
+
+async def test_a_file_without_ids_is_matched_by_row_position(tmp_path: Path) -> None:
+    write_jsonl(
+        tmp_path / "noid.jsonl",
+        [
+            {"model": "m1", "output": "first of m1"},
+            {"model": "m2", "output": "first of m2"},
+            {"model": "m1", "output": "second of m1"},
+        ],
+    )
+    target = replay(tmp_path, path="noid.jsonl", where={"model": "m1"})
+    gens = await target.generate([probe("0"), probe("1"), probe("2")])
+    assert [g.text for g in gens] == ["first of m1", "second of m1", ""]  # positions among the kept rows
+    with pytest.raises(ReplayFileError, match=r"line 1: no column 'id'"):  # a named id column must exist
+        replay(tmp_path, path="noid.jsonl", id_column="id")
+    with pytest.raises(ReplayFileError, match=r"with attack_column every row needs a sample id"):
+        replay(tmp_path, path="noid.jsonl", attack_column="model")

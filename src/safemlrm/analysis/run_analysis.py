@@ -13,6 +13,7 @@ from safemlrm.analysis.over_refusal import OverRefusal, over_refusal, refusal_ju
 from safemlrm.analysis.reasoning_tax import PairedComparison, reasoning_tax
 from safemlrm.analysis.self_correction import SelfCorrection, self_correction
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES
+from safemlrm.language import UNREADABLE_LABEL
 from safemlrm.records import RunData
 from safemlrm.types import ScoreRow
 
@@ -40,6 +41,7 @@ class RunAnalysis:
     n_resamples: int
     seed: int
     notes: list[str] = field(default_factory=list)
+    unreadable: dict[str, int] = field(default_factory=dict)  # judge -> texts in a language it cannot read
 
     @property
     def target_labels(self) -> list[str]:
@@ -183,6 +185,12 @@ def analyse_run(
         )
     if not any(not r.benign for r in rows):
         notes.append("no judged harmful samples: harm numbers are empty")
+    unreadable = Counter(r.judge for r in rows if r.label == UNREADABLE_LABEL)
+    for judge, n in sorted(unreadable.items()):
+        notes.append(
+            f"judge {judge!r}, unreadable language: {n} judged texts are in a language it cannot read; they are NaN "
+            "and left out of its rates (docs/judges.md lists which judge reads which languages)"
+        )
 
     return RunAnalysis(
         run=run,
@@ -204,4 +212,5 @@ def analyse_run(
         n_resamples=n_resamples,
         seed=use_seed,
         notes=notes,
+        unreadable=dict(sorted(unreadable.items())),
     )

@@ -104,6 +104,7 @@ def summary_from_analysis(analysis: RunAnalysis, calls: Mapping[str, Any] | None
         "errors": {
             "generation_errors": sum(analysis.generation_errors.values()),
             "judge_failures": sum(s.n_failed for s in analysis.harm_overall),
+            "unreadable_language": analysis.unreadable,
         },
         "reasoning_tax": tax,
         "blind_spots": [

@@ -11,7 +11,7 @@ import asyncio
 import math
 import threading
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from safemlrm.context import PluginContext
 from safemlrm.judges._base import JudgeBase
 from safemlrm.judges._encoder import encoder_version, get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
+from safemlrm.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
 from safemlrm.types import NAN, Judgement, Part, Sample
 
 INSTRUCTION_CACHE_SIZE = 4096
@@ -34,6 +35,11 @@ class HeadJudgeParams(BaseModel):
     )
     max_batch_size: int = Field(default=32, ge=1, le=512, description="texts encoded together")
     max_concurrency: int = Field(default=256, ge=1)
+    unreadable: Literal["nan", "judge"] = Field(
+        default="nan",
+        description="text in a language the English encoder cannot read: nan (label unreadable_language) or "
+        "judge it anyway",
+    )
 
 
 class HeadJudge(JudgeBase):
@@ -47,6 +53,7 @@ class HeadJudge(JudgeBase):
         "safemlrm.judges._offline_features",
         "safemlrm.judges._encoder",
     )
+    reads: ClassVar[frozenset[str]] = frozenset({"en"})  # all-MiniLM-L6-v2 and the lexical cues are English
 
     def __init__(self, params: HeadJudgeParams, ctx: PluginContext) -> None:
         self.params = params
@@ -62,7 +69,10 @@ class HeadJudge(JudgeBase):
     def identity(self) -> dict[str, Any]:
         # `head` hashes the head's files as loaded (a retrained head at the same path is a new identity);
         # `encoder` is the packaged MiniLM's version (its embeddings are the head's input).
-        return {"kind": self.kind, "version": self.version, "head": self.head.sha256, "encoder": encoder_version()}
+        identity = {"kind": self.kind, "version": self.version, "head": self.head.sha256, "encoder": encoder_version()}
+        if self.params.unreadable == "nan":
+            identity["reads"] = ",".join(sorted(self.reads))  # judgements made before the check differ
+        return identity
 
     # ------------------------------------------------------------------ prediction
 
@@ -107,6 +117,10 @@ class HeadJudge(JudgeBase):
     async def judge(self, sample: Sample, text: str, part: Part) -> Judgement:
         if not text.strip():
             return self._judgement(NAN, "empty", error="empty text: nothing to judge")
+        if self.params.unreadable == "nan":
+            language = unreadable_language(text, self.reads)
+            if language is not None:
+                return self._judgement(NAN, UNREADABLE_LABEL, rationale=unreadable_rationale(language, self.reads))
         try:
             probs = await self._batcher.submit_one((sample.instruction, text))
             if not all(math.isfinite(float(p)) for p in probs):

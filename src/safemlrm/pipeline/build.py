@@ -45,6 +45,7 @@ class BuiltTarget:
     parser: ReasoningParser
     info: TargetInfo
     identity_key: str
+    datasets: tuple[str, ...] | None = None  # labels of the datasets it gets; None = all
 
 
 @dataclass
@@ -68,6 +69,10 @@ class BuiltRun:
         if spec.attacks is None:
             return self.attacks
         return [(label, attack) for label, attack in self.attacks if label in spec.attacks]
+
+    def targets_for(self, spec: DatasetSpec) -> list[BuiltTarget]:
+        """The targets a dataset goes to: those that name it in `datasets`, and those that name none."""
+        return [t for t in self.targets if t.datasets is None or spec.label in t.datasets]
 
     async def aclose(self) -> None:
         for t in self.targets:
@@ -128,7 +133,8 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
                 "revision": (resolved.profile.revision if resolved.profile else None) or params.get("revision"),
             },
         )
-        built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity)))
+        only = tuple(spec.datasets) if spec.datasets is not None else None
+        built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity), only))
     built_judges = []
     for jspec in config.judges:
         judge = create_judge(config, jspec.kind, jspec.params, ctx.with_label(jspec.label))

@@ -22,6 +22,7 @@ from typing import Any
 from safemlrm.config import RunConfig
 from safemlrm.hashing import content_hash
 from safemlrm.judge_cache import JudgementCache
+from safemlrm.language import UNREADABLE_LABEL
 from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
 from safemlrm.pipeline.progress import StageProgress
@@ -55,6 +56,7 @@ class Counters:
     judge_cached: int = 0
     judge_shared_cached: int = 0  # of judge_cached: from the shared cross-run cache (judge_cache)
     judge_failed: int = 0
+    judge_unreadable: int = 0  # of judge_failed: texts in a language the judge cannot read
     parts_skipped_empty: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -150,6 +152,8 @@ class Pipeline:
             fresh = True
         progress.advance("generate")
         progress.advance("parse")
+        if not generation.ok:  # a failed generation is not judged
+            progress.drop("judge", len(self.config.parts) * len(self._judges))
         return key, generation, parsed, fresh
 
     async def _judge_one(
@@ -185,6 +189,7 @@ class Pipeline:
             text = judged_text(parsed, part)
             if not text:
                 self.counters.parts_skipped_empty += 1
+                progress.drop("judge", len(self._judges))
                 continue
             for judge in self._judges:
                 jkey = judgement_key(judge, unit.sample.instruction, text)
@@ -247,6 +252,8 @@ class Pipeline:
         self.counters.judge_calls += 1
         if judgement.error is not None or math.isnan(judgement.score):
             self.counters.judge_failed += 1
+            if judgement.label == UNREADABLE_LABEL:
+                self.counters.judge_unreadable += 1
         store.put_judgement(jkey, judgement, gen_key, part, judge.label)
         if cache is not None:
             cache.put(jkey, judgement)
@@ -267,7 +274,9 @@ class Pipeline:
         invocation = store.start_invocation(self.command, redact(self.config.model_dump(mode="json")), environment())
         store.commit()
         status = "interrupted"
-        progress = StageProgress(enabled=self.show_progress)
+        progress = StageProgress(
+            enabled=self.show_progress, judgements_per_unit=len(self.config.parts) * len(built.judges)
+        )
         dispatchers = {t.label: TargetDispatcher(t.target, t.label) for t in built.targets}
         semaphores = {j.label: asyncio.Semaphore(max(1, int(j.judge.max_concurrency))) for j in built.judges}
         # Two stages with their own limits, so units waiting for a judge never hold generation slots
@@ -306,8 +315,8 @@ class Pipeline:
         main_task = asyncio.current_task()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
             loop.add_signal_handler(signal.SIGTERM, lambda: main_task.cancel() if main_task else None)
-        try:
-            with progress:
+        with progress:
+            try:
                 try:
                     async for unit in self._units(built, store, progress):
                         await generation_slots.acquire()
@@ -328,37 +337,49 @@ class Pipeline:
                 progress.loading_done(self.counters.units)
                 if tasks:
                     await asyncio.gather(*tasks)
-            if failures:
-                raise failures[0]
-            status = "finished"
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise RunInterrupted(self.run_dir, self.counters) from None
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGTERM)
-            for d in dispatchers.values():
-                await d.aclose()
-            store.finish_invocation(invocation, "failed" if failures else status, self.counters.as_dict())
-            store.close()
-            if cache is not None:
-                cache.close()
-            await built.aclose()
-        reports = self.write_reports() if self.reports else {}
+                if failures:
+                    raise failures[0]
+                status = "finished"
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise RunInterrupted(self.run_dir, self.counters) from None
+            finally:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signal.SIGTERM)
+                for d in dispatchers.values():
+                    await d.aclose()
+                store.finish_invocation(invocation, "failed" if failures else status, self.counters.as_dict())
+                store.close()
+                if cache is not None:
+                    cache.close()
+                await built.aclose()
+            reports = self.write_reports(progress) if self.reports else {}
         return RunResult(self.run_dir, self.counters, reports, time.monotonic() - started)
 
-    def write_reports(self) -> dict[str, Path]:
+    def write_reports(self, progress: StageProgress | None = None) -> dict[str, Path]:
         """Stages analyse and report, from the store alone."""
-        from safemlrm.report import write_reports
+        from safemlrm.report import report_steps, write_reports
         from safemlrm.store import load_run
 
+        if progress is not None:
+            progress.start_report(1 + len(report_steps(self.config.html_report)))
+            progress.report_step("loading the run")
         data = load_run(self.run_dir)
         calls: dict[str, Any] = {
             "this_invocation": self.counters.as_dict(),
         }
-        return write_reports(data, self.run_dir, calls, html=self.config.html_report)
+        written = write_reports(
+            data,
+            self.run_dir,
+            calls,
+            html=self.config.html_report,
+            on_step=progress.report_step if progress is not None else None,
+        )
+        if progress is not None:
+            progress.report_done()
+        return written
 
 
 def run_config(

@@ -1,7 +1,7 @@
 """The units of work of a run: one enumeration shared by the run, `--dry-run` and `--shard`.
 
 A unit is one (probe, target) pair. Samples stream from the datasets (each up to its ``limit``),
-each gets the attacks its dataset names, and every probe goes to every target. A shard keeps the
+each gets the attacks its dataset names, and every probe goes to every target that takes its dataset. A shard keeps the
 probes whose key it owns, with all their targets; sequence numbers are those of the unsharded run,
 so merged shards keep its order.
 """
@@ -27,7 +27,7 @@ class Unit:
 @dataclass(frozen=True)
 class ProbeWork:
     probe: Probe
-    units: list[Unit]  # one per target of the run
+    units: list[Unit]  # one per target that takes the probe's dataset
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ async def enumerate_work(built: BuiltRun, shard: Shard | None = None) -> AsyncIt
     """Every sample the run loads, in order, with the probes and units the shard keeps."""
     seq = 0
     for spec, dataset in built.datasets:
+        targets = built.targets_for(spec)  # a target may take only some datasets
         for n, sample in enumerate(dataset.load()):
             if spec.limit is not None and n >= spec.limit:
                 break
@@ -47,10 +48,10 @@ async def enumerate_work(built: BuiltRun, shard: Shard | None = None) -> AsyncIt
             for _attack_label, attack in built.attacks_for(spec):
                 for probe in await attack.apply(sample):
                     if shard is not None and not shard.keeps(probe.key):
-                        seq += len(built.targets)
+                        seq += len(targets)
                         continue
                     units = []
-                    for target in built.targets:
+                    for target in targets:
                         seq += 1
                         units.append(Unit(seq, sample, probe, target))
                     probes.append(ProbeWork(probe, units))

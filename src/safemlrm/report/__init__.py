@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,13 @@ from safemlrm.analysis.run_analysis import analyse_run
 from safemlrm.analysis.summary import summary_from_analysis
 from safemlrm.analysis.tables import run_tables, write_tables
 from safemlrm.records import RunData
+
+REPORT_STEPS = ("analysis", "summary.json", "tables", "report.md", "report.html")
+
+
+def report_steps(html: bool = True) -> tuple[str, ...]:
+    """The steps `write_reports` names through `on_step`, in order."""
+    return REPORT_STEPS if html else REPORT_STEPS[:-1]
 
 
 def write_reports(
@@ -21,36 +28,44 @@ def write_reports(
     html: bool = True,
     primary_judge: str | None = None,
     max_samples: int | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Write every report of `run` into `out_dir`; returns {relative name: path}.
 
-    `calls` (target/judge call counters of this invocation) goes into summary.json as is.
+    `calls` (target/judge call counters of this invocation) goes into summary.json as is; `on_step` is
+    called with the name of each step of `report_steps(html)` as it starts (progress).
     """
     from safemlrm.report.html import MAX_SAMPLES, write_html
     from safemlrm.report.markdown import render_markdown
 
+    step = on_step or (lambda name: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    step("analysis")
     analysis = analyse_run(run, primary_judge=primary_judge)
     tables = run_tables(analysis)
     written: dict[str, Path] = {}
 
+    step("summary.json")
     summary_path = out_dir / "summary.json"
     summary = summary_from_analysis(analysis, calls)
     summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n", "utf-8")
     written["summary.json"] = summary_path
 
+    step("tables")
     written.update(write_tables(tables, out_dir / "tables"))
 
+    step("report.md")
     md_path = out_dir / "report.md"
     md_path.write_text(render_markdown(analysis, tables), encoding="utf-8")
     written["report.md"] = md_path
 
     if html:
+        step("report.html")
         written["report.html"] = write_html(
             analysis, tables, out_dir / "report.html", max_samples=max_samples or MAX_SAMPLES
         )
     return written
 
 
-__all__ = ["write_reports"]
+__all__ = ["REPORT_STEPS", "report_steps", "write_reports"]

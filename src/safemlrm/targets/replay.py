@@ -1,8 +1,11 @@
-"""Replay outputs a user already has (JSONL, CSV or Parquet), matched by sample id (and attack name).
+"""Replay outputs a user already has (JSONL, JSON array, CSV or Parquet), matched by sample id (and attack).
 
 Evaluating existing generations is a common need: the model ran elsewhere, and only its outputs are
 at hand. The file is read once at construction so a bad file stops the run before any work, with an
 error naming the file and row. A probe with no row gets a Generation with an error, not an exception.
+`where` keeps only matching rows, so one file of many models' outputs feeds one target per model; a
+file without an id column is matched by position (row k of the kept rows is sample id `k`, from 0,
+the id the jsonl and csv datasets give a row without one).
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ from safemlrm.types import Generation, Probe
 
 class ReplayFileError(ValueError):
     """A replay file that cannot be used, with the file and row."""
+
+
+Scalar = str | int | float | bool
+
+
+def _as_text(value: Any) -> str:
+    """A cell or a `where` value as text, so a CSV cell "7" matches `where: {run: 7}`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 class _Replayed(BaseModel):
@@ -96,6 +109,11 @@ class ReplayTarget:
             default=None, description="column holding an error text; non-empty marks a failed generation"
         )
         finish_reason_column: str | None = Field(default=None, description="column holding the finish reason")
+        where: dict[str, Scalar | list[Scalar]] = Field(
+            default_factory=dict,
+            description="keep only rows whose column equals the value (or one of a list of values), e.g. "
+            "{model: r1-7b}; values compare as text",
+        )
 
     def __init__(self, params: Params, ctx: PluginContext) -> None:
         self.params = params
@@ -148,16 +166,63 @@ class ReplayTarget:
         """A configured optional column: it must exist when named; None when not configured."""
         return self._cell(row, column, where, required=True) if column else None
 
+    def _wanted(self) -> dict[str, set[str]]:
+        return {
+            column: {_as_text(v) for v in (value if isinstance(value, list) else [value])}
+            for column, value in self.params.where.items()
+        }
+
+    def _check_where(self, columns: set[str], found: dict[str, set[str]], kept: int) -> None:
+        """A `where` column in no row is a typo; a filter that keeps nothing names the values there are."""
+        for column in self.params.where:
+            if column not in columns:
+                raise ReplayFileError(
+                    f"{self.path}: column {column!r} (where) not found; the columns are: "
+                    f"{', '.join(repr(c) for c in sorted(columns)) or 'none'}"
+                )
+        if not kept:
+            seen = "; ".join(
+                f"{column}: {', '.join(repr(v) for v in sorted(values)[:10])}"
+                + (f" and {len(values) - 10} more" if len(values) > 10 else "")
+                for column, values in found.items()
+            )
+            raise ReplayFileError(f"{self.path}: no row matches where {self.params.where} (values in the file: {seen})")
+
     def _load(self) -> dict[tuple[str, str | None], _Replayed]:
         p = self.params
         unit = "row" if (p.format == "parquet" or self.path.suffix.lower() in (".parquet", ".pq")) else "line"
         outputs: dict[tuple[str, str | None], _Replayed] = {}
         first_seen: dict[tuple[str, str | None], int] = {}
+        wanted = self._wanted()
+        columns: set[str] = set()
+        found: dict[str, set[str]] = {column: set() for column in wanted}
+        by_position: bool | None = None  # ids from row positions: decided on the first row kept
+        kept = 0
         for number, row in self._rows():
             where = f"{self.path}: {unit} {number}"
-            sample_id = self._cell(row, p.id_column, where, required=True)
-            if sample_id is None or not sample_id.strip():
-                raise ReplayFileError(f"{where}: empty sample id in column {p.id_column!r}")
+            if wanted:
+                columns.update(row)
+                cells = {column: _as_text(row.get(column)) for column in wanted}
+                for column, cell in cells.items():
+                    if column in row:
+                        found[column].add(cell)
+                if not all(column in row and cells[column] in values for column, values in wanted.items()):
+                    continue
+            if by_position is None:
+                by_position = p.id_column not in row and "id_column" not in p.model_fields_set
+                if by_position and p.attack_column:
+                    raise ReplayFileError(
+                        f"{where}: no column {p.id_column!r}: with attack_column every row needs a sample id "
+                        "(set id_column)"
+                    )
+            if by_position:
+                sample_id = str(kept)
+            else:
+                id_cell = self._cell(row, p.id_column, where, required=True)
+                if id_cell is None or not id_cell.strip():
+                    raise ReplayFileError(f"{where}: empty sample id in column {p.id_column!r}")
+                sample_id = id_cell
+            kept += 1
             attack = self._optional(row, p.attack_column, where)
             error = self._optional(row, p.error_column, where)
             text = self._cell(row, p.output_column, where, required=not error)
@@ -176,6 +241,8 @@ class ReplayTarget:
                 error=error or None,
                 finish_reason=finish or None,
             )
+        if wanted:
+            self._check_where(columns, found, kept)
         if not outputs:
             raise ReplayFileError(f"{self.path}: no rows")
         return outputs
