@@ -9,7 +9,7 @@ from safemlrm.context import PluginContext
 from safemlrm.protocols import ReasoningParser
 from safemlrm.types import Generation, ParseStatus
 
-BUILTIN = {"think_tags", "eureka", "mulberry", "llava_cot", "native", "plain"}
+BUILTIN = {"think_tags", "eureka", "mulberry", "llava_cot", "native", "plain", "kimi", "glm", "think_prefilled"}
 
 
 def test_builtin_parsers_are_registered() -> None:
