@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import platform
 import sys
 import time
@@ -19,6 +21,8 @@ from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
 from safemlrm.targets._build import build_parser, resolve_target
+
+log = logging.getLogger(__name__)
 
 REPORTED_PACKAGES = (
     "safemlrm",
@@ -44,6 +48,15 @@ class BuiltTarget:
     parser: ReasoningParser
     info: TargetInfo
     identity_key: str
+    samples: int = 1  # generations per probe
+
+
+def draws_samples(target: Target) -> bool:
+    """Whether the target's ``generate`` takes ``sample=`` (a seed per sample index)."""
+    try:
+        return "sample" in inspect.signature(target.generate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -107,6 +120,14 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         params = _with_seed(plugins.targets.get(resolved.kind), resolved.params, config.seed)
         target = create_target(config, resolved.kind, params, ctx.with_label(spec.name))
         parser = build_parser(resolved, ctx)
+        samples = spec.samples or config.samples
+        if samples > 1 and not draws_samples(target):
+            raise ValueError(
+                f"target {spec.name!r}: kind {resolved.kind!r} cannot draw several samples per probe "
+                f"(samples: {samples}); use openai, hf or vllm, or samples: 1"
+            )
+        if samples > 1 and float(params.get("temperature", 0.0) or 0.0) == 0.0:
+            log.warning("target %s: %d samples per probe with temperature 0 (greedy) are all alike", spec.name, samples)
         identity = redact(target.identity())
         info = TargetInfo(
             label=spec.name,
@@ -122,8 +143,9 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
                 "hf_id": resolved.profile.hf_id if resolved.profile else None,
                 "revision": (resolved.profile.revision if resolved.profile else None) or params.get("revision"),
             },
+            samples=samples,
         )
-        built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity)))
+        built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity), samples))
     built_judges = []
     for jspec in config.judges:
         judge = create_judge(config, jspec.kind, jspec.params, ctx.with_label(jspec.label))

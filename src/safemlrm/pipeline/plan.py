@@ -20,6 +20,7 @@ class TargetPlan:
     probes: int = 0
     calls: int = 0  # generations still missing (or failed before)
     cached: int = 0
+    samples: int = 1  # generations per probe
 
 
 @dataclass
@@ -34,7 +35,8 @@ class Plan:
     def render(self) -> str:
         lines = [f"plan: {self.samples} samples -> {self.probes} probes"]
         for t in self.targets.values():
-            lines.append(f"  target {t.label}: {t.calls} calls to make, {t.cached} from the store")
+            per_probe = f" ({t.samples} samples per probe)" if t.samples > 1 else ""
+            lines.append(f"  target {t.label}: {t.calls} calls to make, {t.cached} from the store{per_probe}")
         total = sum(t.calls for t in self.targets.values())
         lines.append(f"  target calls: {total}")
         lines.append(
@@ -65,26 +67,30 @@ async def _plan(config: RunConfig, run_dir: Path, base_dir: Path) -> Plan:
                             for target in built.targets:
                                 tp = plan.targets[target.label]
                                 tp.probes += 1
-                                key = generation_key(probe, target)
-                                generation = store.get_generation(key) if store else None
-                                if generation is None or not generation.ok:
-                                    tp.calls += 1
-                                    plan.judge_calls_upper += len(config.parts) * len(built.judges)
-                                    continue
-                                tp.cached += 1
-                                parsed = _parse(target, generation)
-                                for part in config.parts:
-                                    text = judged_text(parsed, part)
-                                    if not text:
+                                tp.samples = target.samples
+                                for sample_index in range(target.samples):
+                                    key = generation_key(probe, target, sample_index)
+                                    generation = store.get_generation(key) if store else None
+                                    if generation is None or not generation.ok:
+                                        tp.calls += 1
+                                        plan.judge_calls_upper += len(config.parts) * len(built.judges)
                                         continue
-                                    for judge in built.judges:
-                                        jkey = judgement_key(judge, sample.instruction, text)
-                                        hit = (store and store.get_judgement(jkey)) or (cache and cache.get(jkey))
-                                        if hit:
-                                            plan.judge_cached += 1
-                                        else:
-                                            plan.judge_calls += 1
-                                            plan.judge_calls_upper += 1
+                                    tp.cached += 1
+                                    parsed = _parse(target, generation)
+                                    for part in config.parts:
+                                        text = judged_text(parsed, part)
+                                        if not text:
+                                            continue
+                                        for judge in built.judges:
+                                            jkey = judgement_key(judge, sample.instruction, text)
+                                            hit = (store and store.get_judgement(jkey)) or (
+                                                cache and cache.get(jkey)
+                                            )
+                                            if hit:
+                                                plan.judge_cached += 1
+                                            else:
+                                                plan.judge_calls += 1
+                                                plan.judge_calls_upper += 1
         finally:
             await built.aclose()
             if store:
