@@ -77,6 +77,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from safemlrm import plugins
     from safemlrm.config import load_config
+    from safemlrm.pipeline.build import draws_samples
     from safemlrm.targets._build import resolve_target
 
     config = load_config(args.config, args.overrides)
@@ -90,6 +91,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         resolved = resolve_target(tspec, config.profiles_dir)
         plugins.targets.validate_params(resolved.kind, resolved.params)
         plugins.parsers.validate_params(resolved.parser, resolved.parser_params)
+        samples = tspec.samples or config.samples
+        if samples > 1 and not draws_samples(plugins.targets.get(resolved.kind)):
+            raise ValueError(f"target {tspec.name!r}: kind {resolved.kind!r} cannot draw {samples} samples per probe")
     print(
         f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.attacks)} attacks, "
         f"{len(config.targets)} targets, {len(config.judges)} judges)"

@@ -51,10 +51,13 @@ class BuiltTarget:
     samples: int = 1  # generations per probe
 
 
-def draws_samples(target: Target) -> bool:
-    """Whether the target's ``generate`` takes ``sample=`` (a seed per sample index)."""
+def draws_samples(target: object) -> bool:
+    """Whether a target (or target class) has a ``generate`` that takes ``sample=`` (a seed per sample)."""
+    generate = getattr(target, "generate", None)
+    if generate is None:
+        return False
     try:
-        return "sample" in inspect.signature(target.generate).parameters
+        return "sample" in inspect.signature(generate).parameters
     except (TypeError, ValueError):
         return False
 
