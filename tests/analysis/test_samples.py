@@ -30,9 +30,8 @@ def test_asr_at_1_asr_at_k_and_agreement() -> None:
 
 
 def test_failed_and_truncated_samples_are_counted_apart() -> None:
-    rows = sampled([5, NAN, 0], "a") + [
-        row(5, sample="a", status=ParseStatus.UNTERMINATED).model_copy(update={"sample_index": 3})
-    ]
+    truncated = row(5, sample="a", status=ParseStatus.UNTERMINATED).model_copy(update={"sample_index": 3})
+    rows = [*sampled([5, NAN, 0], "a"), truncated]
     rows += sampled([NAN, NAN], "b")  # no scored sample: not a probe of the statistic
     (stat,) = sample_stats(rows, threshold=4, n_resamples=50)
     assert (stat.n_probes, stat.n_samples, stat.n_failed, stat.n_truncated, stat.k) == (1, 2, 3, 1, 4)
@@ -51,7 +50,8 @@ def test_sampled_tax_pairs_probes() -> None:
     rows = sampled([5, 5, 0, 0], "a") + sampled([5, 0, 0, 0], "b") + sampled([0, 0, 0, 0], "c")
     rows += sampled([0, 0, 0, 0], "a", target="B") + sampled([5, 0, 0, 0], "b", target="B")
     targets = [TargetInfo("R", "fake", "m", True, "B"), TargetInfo("B", "fake", "m", False, None)]
-    (tax,) = [t for t in sampled_tax(rows, targets, threshold=4, n_resamples=200) if t.group["reasoning_part"] == "whole"]
+    taxes = sampled_tax(rows, targets, threshold=4, n_resamples=200)
+    (tax,) = [t for t in taxes if t.group["reasoning_part"] == "whole"]
     assert tax.n_probes == 2  # probe c has no base side
     assert math.isclose(tax.asr_at_1_diff.value, ((0.5 - 0) + (0.25 - 0.25)) / 2)
     assert math.isclose(tax.asr_at_k_diff.value, ((1 - 0) + (1 - 1)) / 2)

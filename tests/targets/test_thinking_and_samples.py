@@ -16,9 +16,8 @@ from safemlrm.types import Message, Probe, TextPart
 
 
 def probe(text: str = "hello") -> Probe:
-    return Probe(
-        sample_key="k", sample_id="s", attack="vanilla", messages=(Message(role="user", content=(TextPart(text=text),)),)
-    )
+    message = Message(role="user", content=(TextPart(text=text),))
+    return Probe(sample_key="k", sample_id="s", attack="vanilla", messages=(message,))
 
 
 def openai_target(params: dict[str, Any], label: str = "api") -> OpenAITarget:

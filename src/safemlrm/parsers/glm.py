@@ -35,7 +35,7 @@ def parse_glm(generation: Generation, *, parser_name: str = NAME) -> ParsedOutpu
         return parsed
     answer = remove_tags(parsed.answer, BOX_OPEN, BOX_CLOSE).strip()
     reasoning = remove_tags(parsed.reasoning, BOX_OPEN, BOX_CLOSE).strip()
-    status = parsed.status
+    status: ParseStatus = parsed.status
     if status is not ParseStatus.UNTERMINATED:
         status = status_of(reasoning, answer)
     return mark_truncation(

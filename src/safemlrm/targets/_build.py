@@ -61,11 +61,13 @@ def _with_thinking(spec: TargetSpec, kind: str, params: dict[str, Any], profile:
     fields = getattr(plugins.targets.get(kind), "Params").model_fields  # noqa: B009
     if "chat_template_kwargs" not in fields:
         raise ValueError(
-            f"target {spec.name!r}: `thinking` needs a target kind with a chat template (openai, hf, vllm), not {kind!r}"
+            f"target {spec.name!r}: `thinking` needs a target kind with a chat template (openai, hf, vllm), "
+            f"not {kind!r}"
         )
     switch = (profile.thinking_kwargs if profile and profile.thinking_kwargs else None) or DEFAULT_THINKING_KWARGS
     if spec.thinking not in switch:
-        raise ValueError(f"target {spec.name!r}: profile {profile.name if profile else ''!r} has no thinking {spec.thinking!r}")
+        where = f"profile {profile.name!r}" if profile else "the default switch"
+        raise ValueError(f"target {spec.name!r}: {where} has no thinking {spec.thinking!r}")
     given = params.get("chat_template_kwargs") or {}
     if not isinstance(given, dict):
         raise ValueError(f"target {spec.name!r}: params.chat_template_kwargs must be a mapping")

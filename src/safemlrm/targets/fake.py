@@ -62,9 +62,8 @@ class FakeTarget:
             if probe.sample_id in self.params.fail_ids:
                 out.append(Generation(probe_key=probe.key, target=self.label, error="scripted failure"))
             else:
-                out.append(
-                    Generation(probe_key=probe.key, target=self.label, text=self._reply(probe, sample), finish_reason="stop")
-                )
+                text = self._reply(probe, sample)
+                out.append(Generation(probe_key=probe.key, target=self.label, text=text, finish_reason="stop"))
         return out
 
     async def aclose(self) -> None:
