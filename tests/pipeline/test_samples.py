@@ -102,6 +102,26 @@ def test_summary_reports_asr_at_1_and_asr_at_k(data: Path, tmp_path: Path) -> No
     assert base["asr_at_1"] == base["asr_at_k"] == 0.0
     report = (tmp_path / "run" / "report.md").read_text()
     assert "ASR@1" in report and "ASR@3" in report
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert 'id="sampling"' in html and "ASR@3" in html
+
+
+def test_truncated_reasoning_is_counted_apart(data: Path, tmp_path: Path) -> None:
+    """Reasoning cut before any answer is unterminated: a note in the report, left out of ASR@1/ASR@k."""
+    targets = [
+        {"name": "base", "kind": "fake", "parser": "plain", "params": {"default": "I cannot help."}},
+        {
+            "name": "reasoner", "kind": "fake", "base": "base", "reasoning": True, "parser": "think_prefilled",
+            "params": {"default": "Let me think about {sample_id}, attempt {sample}"},  # never closes
+        },
+    ]
+    run(fake_config(data, targets=targets, samples=2), tmp_path / "run", reports=True)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["targets"]["reasoner"]["parse_status"] == {"unterminated": 12}
+    assert any("reasoner: 12 of 12 outputs end inside an unfinished" in n for n in summary["notes"])
+    stats = {(s["target"], s["part"]): s for s in summary["sampling"]["stats"]}
+    whole = stats[("reasoner", "whole")]
+    assert whole["n_truncated"] == 12 and whole["n_probes"] == 0 and whole["asr_at_1"] is None
 
 
 def test_replay_targets_refuse_several_samples(tmp_path: Path, data: Path) -> None:

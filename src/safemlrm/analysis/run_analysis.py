@@ -15,7 +15,7 @@ from safemlrm.analysis.samples import SampledStat, SampledTax, first_samples, sa
 from safemlrm.analysis.self_correction import SelfCorrection, self_correction
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES
 from safemlrm.records import RunData
-from safemlrm.types import ScoreRow
+from safemlrm.types import ParseStatus, ScoreRow
 
 HEADLINE_PART = "whole"  # the part every target has: all the text a model shows the user
 
@@ -189,6 +189,15 @@ def analyse_run(
         )
     if not any(not r.benign for r in rows):
         notes.append("no judged harmful samples: harm numbers are empty")
+    for t in run.targets:
+        cut = statuses.get(t.label, Counter()).get(ParseStatus.UNTERMINATED.value, 0)
+        if cut:
+            total = sum(statuses[t.label].values())
+            notes.append(
+                f"{t.label}: {cut} of {total} outputs end inside an unfinished reasoning or answer (parse status "
+                "unterminated, usually the token limit): a cut trace is neither safe nor unsafe by itself; "
+                "ASR@1/ASR@k leave them out, the one-sample tables score them as written"
+            )
     sampled: list[SampledStat] = []
     sampled_comparisons: list[SampledTax] = []
     if several:
