@@ -100,7 +100,9 @@ def test_before_after_reads_one_sample_per_probe() -> None:
         merged, renamed, _ = merge_runs(runs, names)
         rows = before_after(merged, renamed, names, n_resamples=50)
         (o,) = [
-            r for r in rows if r.group["scope"] == "overall" and r.group["judge"] == "rubric" and r.group["part"] == "whole"
+            r
+            for r in rows
+            if r.group["scope"] == "overall" and r.group["judge"] == "rubric" and r.group["part"] == "whole"
         ]
         return o.n_pairs, o.n_unpaired, o.asr_diff.value
 
