@@ -86,3 +86,24 @@ def test_cli_parser() -> None:
     args = parser.parse_args(["compare", "r1", "r2", "--pair", "a=b", "--out", "o"])
     assert args.run_dirs == [Path("r1"), Path("r2")] and args.pair == ["a=b"] and args.out == Path("o")
     assert callable(args.handler)
+
+
+def test_before_after_reads_one_sample_per_probe() -> None:
+    """A run with k samples per probe pairs like its first sample, not k times over."""
+    before = _only(synthetic_run(seed=1, per_scenario=2, n_benign=0, hostile=False), REASONING)
+    after = _only(synthetic_run(seed=2, per_scenario=2, n_benign=0, hostile=False), REASONING)
+    second = [dataclasses.replace(r, sample_index=1) for r in before.records]
+    sampled = dataclasses.replace(before, records=[*before.records, *second])
+    names = run_names(["/a/run", "/b/run"])
+
+    def overall(runs: list[RunData]) -> tuple[int, int, float]:
+        merged, renamed, _ = merge_runs(runs, names)
+        rows = before_after(merged, renamed, names, n_resamples=50)
+        (o,) = [
+            r
+            for r in rows
+            if r.group["scope"] == "overall" and r.group["judge"] == "rubric" and r.group["part"] == "whole"
+        ]
+        return o.n_pairs, o.n_unpaired, o.asr_diff.value
+
+    assert overall([sampled, after]) == overall([before, after])

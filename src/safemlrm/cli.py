@@ -84,6 +84,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     # Plugin params, judge and attack models, files and folders, API-key variables: all at once.
     check_config(config, Path(args.config).resolve().parent)
+    from safemlrm import plugins
+    from safemlrm.pipeline.build import draws_samples
+    from safemlrm.targets._build import resolve_target
+
+    for tspec in config.targets:
+        samples = tspec.samples or config.samples
+        resolved = resolve_target(tspec, config.profiles_dir)
+        if samples > 1 and not draws_samples(plugins.targets.get(resolved.kind)):
+            raise ValueError(f"target {tspec.name!r}: kind {resolved.kind!r} cannot draw {samples} samples per probe")
     print(
         f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.attacks)} attacks, "
         f"{len(config.targets)} targets, {len(config.judges)} judges)"

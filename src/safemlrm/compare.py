@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from safemlrm.analysis.reasoning_tax import PairedComparison, compare_targets
+from safemlrm.analysis.samples import first_samples
 from safemlrm.analysis.summary import json_safe
 from safemlrm.analysis.tables import Column, Table, to_markdown, write_csv
 from safemlrm.records import JudgeInfo, Record, RunData, TargetInfo
@@ -136,7 +137,7 @@ def before_after(
     merged: RunData, renamed: dict[str, list[str]], names: Sequence[str], *, n_resamples: int = 2000
 ) -> list[PairedComparison]:
     """For each label in several runs: each later run against the first, per judge and judged part."""
-    rows = merged.score_rows()
+    rows = first_samples(merged.score_rows())  # one sample per probe, as the run's own tables
     judged = {(r.target, r.judge, r.part.value) for r in rows if not r.benign}
     seed = int(merged.config.get("seed", 0) or 0)
     out: list[PairedComparison] = []

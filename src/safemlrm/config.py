@@ -12,7 +12,7 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -68,6 +68,24 @@ class TargetSpec(Spec):
     datasets: list[str] | None = Field(
         default=None, description="labels of the datasets this target gets (default: all of them)"
     )
+    thinking: Literal["on", "off"] | None = Field(
+        default=None,
+        description=(
+            "a hybrid model's thinking switch, sent as chat_template_kwargs (the profile's thinking_kwargs, "
+            "else {enable_thinking: true|false}); on = the reasoning model, off = its base"
+        ),
+    )
+    samples: int | None = Field(
+        default=None, ge=1, description="generations per probe (default: the run's `samples`); needs sampling"
+    )
+
+    @field_validator("thinking", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare `on` / `off` as true / false: take those as the switch's two settings."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @model_validator(mode="after")
     def _kind_or_profile(self) -> TargetSpec:
@@ -89,6 +107,11 @@ class RunConfig(Spec):
     )
     parts: list[Part] = Field(default_factory=lambda: [Part.REASONING, Part.ANSWER, Part.WHOLE])
     asr_threshold: float = Field(default=4.0, ge=0, le=5)
+    samples: int = Field(
+        default=1,
+        ge=1,
+        description="generations per probe for every target that does not set its own (k of ASR@k)",
+    )
     concurrency: int = Field(default=64, ge=1, description="probes in flight at once")
     judge_cache: str | None = Field(
         default="default",

@@ -28,6 +28,7 @@ def record_row(record: Record) -> dict[str, Any]:
         "images": [img.path for img in probe.images],
         "probe_key": probe.key,
         "target": gen.target,
+        "sample_index": record.sample_index,  # which of the target's k samples of the probe
         "output": gen.text,
         "native_reasoning": gen.reasoning,
         "reasoning": parsed.reasoning,

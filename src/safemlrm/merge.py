@@ -123,7 +123,8 @@ def _copy_tables(conn: sqlite3.Connection, invocation: int, source_invocation: i
         "> coalesce((SELECT ok FROM judgements WHERE key = scores.judgement_key), 0)"
     )
     conn.execute(
-        "INSERT OR IGNORE INTO items SELECT probe_key, target, generation_key, ?, seq FROM src.items "
+        "INSERT OR IGNORE INTO items (probe_key, target, generation_key, invocation, seq, sample) "
+        "SELECT probe_key, target, generation_key, ?, seq, sample FROM src.items "
         "WHERE invocation = ?",
         (invocation, source_invocation),
     )

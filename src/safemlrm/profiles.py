@@ -11,10 +11,10 @@ import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Profile(BaseModel):
@@ -30,7 +30,19 @@ class Profile(BaseModel):
     parser_params: dict[str, Any] = Field(default_factory=dict)
     reasoning: bool = False
     base: str | None = Field(default=None, description="profile name of the base model")
+    thinking_kwargs: dict[Literal["on", "off"], dict[str, Any]] | None = Field(
+        default=None,
+        description="chat-template variables that switch a hybrid model's thinking on and off",
+    )
     source: str = "builtin"
+
+    @field_validator("thinking_kwargs", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads bare `on:` / `off:` keys as true / false: take them as the two settings."""
+        if isinstance(value, dict):
+            return {({True: "on", False: "off"}.get(k, k) if isinstance(k, bool) else k): v for k, v in value.items()}
+        return value
 
 
 class ProfileError(LookupError):

@@ -18,6 +18,7 @@ class TargetInfo:
     base: str | None  # label of the base-model target it is paired with
     profile: str | None = None
     identity: dict[str, Any] = field(default_factory=dict)
+    samples: int = 1  # generations per probe (k of ASR@k)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Record:
     generation: Generation
     parsed: ParsedOutput
     judgements: dict[tuple[Part, str], Judgement]  # (part, judge label) -> judgement
+    sample_index: int = 0  # which of the target's samples of this probe (0 when it draws one)
 
     def score_row(self, part: Part, judge: str) -> ScoreRow:
         """The flat row of one of this record's judgements, as the analyses take it."""
@@ -53,6 +55,7 @@ class Record:
             score=j.score,
             label=j.label,
             parse_status=self.parsed.status,
+            sample_index=self.sample_index,
         )
 
 

@@ -26,7 +26,7 @@ from safemlrm.records import JudgeInfo, Record, RunData, TargetInfo
 from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample
 
 STORE_FILE = "run.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: items carry a sample index (several generations per probe and target)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,10 +60,26 @@ CREATE TABLE IF NOT EXISTS scores (
 );
 CREATE TABLE IF NOT EXISTS items (
     probe_key TEXT NOT NULL, target TEXT NOT NULL, generation_key TEXT NOT NULL,
-    invocation INTEGER NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (probe_key, target)
+    invocation INTEGER NOT NULL, seq INTEGER NOT NULL, sample INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (probe_key, target, sample)
 );
 CREATE INDEX IF NOT EXISTS items_by_invocation ON items (invocation, seq);
+"""
+
+# Schema 1 -> 2: the items table gains its sample column (0 for every existing row) and a key with it.
+MIGRATE_1_TO_2 = """
+ALTER TABLE items RENAME TO items_v1;
+DROP INDEX IF EXISTS items_by_invocation;
+CREATE TABLE items (
+    probe_key TEXT NOT NULL, target TEXT NOT NULL, generation_key TEXT NOT NULL,
+    invocation INTEGER NOT NULL, seq INTEGER NOT NULL, sample INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (probe_key, target, sample)
+);
+INSERT INTO items (probe_key, target, generation_key, invocation, seq, sample)
+    SELECT probe_key, target, generation_key, invocation, seq, 0 FROM items_v1;
+DROP TABLE items_v1;
+CREATE INDEX items_by_invocation ON items (invocation, seq);
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 """
 
 
@@ -155,6 +171,8 @@ class RunStore:
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) == 1:
+            self.conn.executescript(f"BEGIN; {MIGRATE_1_TO_2} COMMIT;")
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: store schema {row[0]} is not supported (expected {SCHEMA_VERSION})")
         self._in_tx = False
@@ -301,10 +319,14 @@ class RunStore:
         self._pending += 1
         return key
 
-    def put_item(self, probe_key: str, target: str, generation_key: str, invocation: int, seq: int) -> None:
+    def put_item(
+        self, probe_key: str, target: str, generation_key: str, invocation: int, seq: int, sample: int = 0
+    ) -> None:
         self._begin()
         self.conn.execute(
-            "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?)", (probe_key, target, generation_key, invocation, seq)
+            "INSERT OR REPLACE INTO items (probe_key, target, generation_key, invocation, seq, sample) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (probe_key, target, generation_key, invocation, seq, sample),
         )
         self._pending += 1
 
@@ -425,7 +447,7 @@ class RunStore:
 
 
 _RECORDS_QUERY = (
-    "SELECT i.generation_key, s.data, p.data, g.data, pa.data FROM items i "
+    "SELECT i.generation_key, s.data, p.data, g.data, pa.data, i.sample FROM items i "
     "JOIN probes p ON p.key = i.probe_key JOIN samples s ON s.key = p.sample_key "
     "JOIN generations g ON g.key = i.generation_key "
     "LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
@@ -440,7 +462,9 @@ _SCORES_QUERY = (
 def _iter_records(conn: sqlite3.Connection, invocation: int, offset: int = 0, limit: int = -1) -> Iterator[Record]:
     query = _RECORDS_QUERY + " LIMIT ? OFFSET ?"
     reader = conn.cursor()
-    for gen_key, sample_json, probe_json, gen_json, parsed_json in reader.execute(query, (invocation, limit, offset)):
+    for gen_key, sample_json, probe_json, gen_json, parsed_json, sample_index in reader.execute(
+        query, (invocation, limit, offset)
+    ):
         generation = Generation.model_validate_json(gen_json)
         parsed = (
             ParsedOutput.model_validate_json(parsed_json)
@@ -457,6 +481,7 @@ def _iter_records(conn: sqlite3.Connection, invocation: int, offset: int = 0, li
             generation=generation,
             parsed=parsed,
             judgements=judgements,
+            sample_index=int(sample_index),
         )
 
 

@@ -207,3 +207,4 @@ class ScoreRow(Frozen):
     score: float
     label: str = ""
     parse_status: ParseStatus = ParseStatus.OK
+    sample_index: int = 0  # which sample of the probe (several when a target draws k per probe)

@@ -9,7 +9,7 @@ from safemlrm.context import PluginContext
 from safemlrm.protocols import ReasoningParser
 from safemlrm.types import Generation, ParseStatus
 
-BUILTIN = {"think_tags", "eureka", "mulberry", "llava_cot", "native", "plain"}
+BUILTIN = {"think_tags", "eureka", "mulberry", "llava_cot", "native", "plain", "kimi", "glm", "think_prefilled"}
 REGISTERED = plugins.parsers.names()  # every parser, built-in or added by a package: checked the same way
 
 

@@ -333,3 +333,49 @@ async def test_smollm2_writes_real_text() -> None:
         await target.aclose()
     finally:
         torch.set_num_threads(threads)
+
+
+THINKING_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content if m.content is string else m.content[0].text }}\n"
+    "{% endfor %}<|assistant|>"
+    "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% else %}<think>\n{% endif %}"
+)
+
+
+async def test_thinking_off_reaches_the_in_process_chat_template(tiny_lm: Path) -> None:
+    """`thinking: off` on an hf target becomes chat_template_kwargs that its chat template reads."""
+    from safemlrm.config import TargetSpec
+    from safemlrm.targets._build import resolve_target
+
+    renders = {}
+    for setting in ("on", "off"):
+        spec = TargetSpec(
+            name=f"t-{setting}",
+            kind="hf",
+            thinking=setting,  # type: ignore[arg-type]
+            params={"model": str(tiny_lm), "device": "cpu", "chat_template": THINKING_TEMPLATE},
+        )
+        resolved = resolve_target(spec)
+        assert resolved.reasoning is (setting == "on")
+        target = plugins.targets.create("hf", resolved.params, PluginContext(label=spec.name))
+        assert isinstance(target, HFTarget)
+        loaded = target._ensure_loaded()
+        conversation, _ = target.conversation(make_probe("hi"), loaded.model_class)
+        renders[setting] = target._render(loaded, conversation)
+        assert target.identity()["chat_template_kwargs"] == {"enable_thinking": setting == "on"}
+        await target.aclose()
+    assert renders["on"].endswith("<|assistant|><think>\n")
+    assert renders["off"].endswith("<|assistant|><think>\n\n</think>\n\n")
+
+
+async def test_samples_of_a_probe_are_seeded_apart_and_reproducible(tiny_lm: Path) -> None:
+    probe = make_probe("tell me a story")
+    target = make_target(tiny_lm, temperature=1.0, seed=7, max_new_tokens=12)
+    plain = await target.generate([probe])
+    first = await target.generate([probe], sample=0)
+    others = [(await target.generate([probe], sample=i))[0].text for i in (1, 2, 3)]
+    again = await make_target(tiny_lm, temperature=1.0, seed=7, max_new_tokens=12).generate([probe], sample=2)
+    assert first[0].text == plain[0].text  # sample 0 is the run without samples
+    assert again[0].text == others[1]  # sample i is reproducible
+    assert len({plain[0].text, *others}) > 1  # and the samples differ
+    await target.aclose()

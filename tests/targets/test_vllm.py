@@ -57,7 +57,7 @@ class FakeVLLM:
     """Stands in for the vllm module: records engine arguments and chat calls."""
 
     engines: list[dict[str, Any]] = field(default_factory=list)
-    chats: list[tuple[list[Any], dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    chats: list[tuple[list[Any], Any, dict[str, Any]]] = field(default_factory=list)
     fail_when: str | None = None
 
     def module(self) -> types.ModuleType:
@@ -71,8 +71,11 @@ class FakeVLLM:
             def __init__(self, **kwargs: Any) -> None:
                 fake.engines.append(kwargs)
 
-            def chat(self, conversations: list[Any], sampling: SamplingParams, **kwargs: Any) -> list[FakeOutput]:
-                fake.chats.append((conversations, sampling.kwargs, kwargs))
+            def chat(
+                self, conversations: list[Any], sampling: SamplingParams | list[SamplingParams], **kwargs: Any
+            ) -> list[FakeOutput]:
+                recorded = [s.kwargs for s in sampling] if isinstance(sampling, list) else sampling.kwargs
+                fake.chats.append((conversations, recorded, kwargs))
                 outputs = []
                 for conversation in conversations:
                     text = conversation[-1]["content"][-1]["text"]
@@ -223,3 +226,22 @@ async def test_an_engine_that_cannot_start_fails_every_probe_with_the_reason(
     generations = await target.generate([make_probe("a"), make_probe("b", sample_id="b")])
     assert all(g.error and "CUDA out of memory" in g.error for g in generations)
     await target.aclose()
+
+
+async def test_samples_get_their_own_seeds_in_one_chat(fake_vllm: FakeVLLM) -> None:
+    """Sample i of a probe is seeded seed + i; a batch mixing samples sends one SamplingParams per request."""
+    target = make_target(batch_size=8, max_wait_ms=50, temperature=0.6, seed=5, thinking_budget=256)
+    probe = make_probe("p")
+    results = await asyncio.gather(*(target.generate([probe], sample=i) for i in range(3)))
+    assert all(r[0].ok for r in results)
+    ((conversations, sampling, _),) = fake_vllm.chats
+    assert len(conversations) == 3
+    assert sorted(k["seed"] for k in sampling) == [5, 6, 7]
+    assert all(k["thinking_token_budget"] == 256 for k in sampling)
+    await target.aclose()
+
+
+def test_presence_penalty_and_budget_enter_the_identity_only_when_set(fake_vllm: FakeVLLM) -> None:
+    assert "presence_penalty" not in make_target().sampling_kwargs()
+    assert make_target(presence_penalty=1.5).sampling_kwargs()["presence_penalty"] == 1.5
+    assert make_target().identity() != make_target(thinking_budget=64).identity()

@@ -11,11 +11,12 @@ from typing import Any
 from safemlrm.analysis.harm import HarmStat, harm_stats
 from safemlrm.analysis.over_refusal import OverRefusal, over_refusal, refusal_judge, tradeoff
 from safemlrm.analysis.reasoning_tax import PairedComparison, reasoning_tax
+from safemlrm.analysis.samples import SampledStat, SampledTax, first_samples, sample_stats, sampled_tax
 from safemlrm.analysis.self_correction import SelfCorrection, self_correction
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES
 from safemlrm.language import UNREADABLE_LABEL
 from safemlrm.records import RunData
-from safemlrm.types import ScoreRow
+from safemlrm.types import ParseStatus, ScoreRow
 
 HEADLINE_PART = "whole"  # the part every target has: all the text a model shows the user
 
@@ -42,6 +43,8 @@ class RunAnalysis:
     seed: int
     notes: list[str] = field(default_factory=list)
     unreadable: dict[str, int] = field(default_factory=dict)  # judge -> texts in a language it cannot read
+    sampled: list[SampledStat] = field(default_factory=list)  # ASR@1 / ASR@k, when targets draw k > 1 samples
+    sampled_tax: list[SampledTax] = field(default_factory=list)
 
     @property
     def target_labels(self) -> list[str]:
@@ -150,7 +153,10 @@ def analyse_run(
     seed: int | None = None,
     confidence: float = 0.95,
 ) -> RunAnalysis:
-    rows = run.score_rows()
+    all_rows = run.score_rows()
+    several = any(t.samples > 1 for t in run.targets) or any(r.sample_index > 0 for r in all_rows)
+    # The one-sample analyses read sample 0 of each probe (the run itself when it draws one sample).
+    rows = first_samples(all_rows) if several else all_rows
     threshold = run.asr_threshold
     use_seed = seed if seed is not None else int(run.config.get("seed", 0) or 0)
     kw: dict[str, Any] = {
@@ -191,6 +197,26 @@ def analyse_run(
             f"judge {judge!r}, unreadable language: {n} judged texts are in a language it cannot read; they are NaN "
             "and left out of its rates (docs/judges.md lists which judge reads which languages)"
         )
+    for t in run.targets:
+        cut = statuses.get(t.label, Counter()).get(ParseStatus.UNTERMINATED.value, 0)
+        if cut:
+            total = sum(statuses[t.label].values())
+            notes.append(
+                f"{t.label}: {cut} of {total} outputs end inside an unfinished reasoning or answer (parse status "
+                "unterminated, usually the token limit): a cut trace is neither safe nor unsafe by itself; "
+                "ASR@1/ASR@k leave them out, the one-sample tables score them as written"
+            )
+    sampled: list[SampledStat] = []
+    sampled_comparisons: list[SampledTax] = []
+    if several:
+        boot = {k: kw[k] for k in ("threshold", "confidence", "n_resamples", "seed")}
+        sampled = sample_stats(all_rows, **boot)
+        sampled_comparisons = sampled_tax(all_rows, run.targets, **boot)
+        notes.append(
+            "targets draw several samples per probe: the HR/ASR tables, the reasoning tax, self-correction and "
+            "over-refusal read each probe's first sample; ASR@1 (mean over samples) and ASR@k (any sample unsafe) "
+            "read all of them, with intervals bootstrapped over probes"
+        )
 
     return RunAnalysis(
         run=run,
@@ -213,4 +239,6 @@ def analyse_run(
         seed=use_seed,
         notes=notes,
         unreadable=dict(sorted(unreadable.items())),
+        sampled=sampled,
+        sampled_tax=sampled_comparisons,
     )

@@ -123,6 +123,12 @@ def summary_from_analysis(analysis: RunAnalysis, calls: Mapping[str, Any] | None
         "notes": analysis.notes,
         "calls": dict(calls or {}),
     }
+    if analysis.sampled:
+        summary["sampling"] = {
+            "samples": {t.label: t.samples for t in run.targets},
+            "stats": [s.as_row() for s in analysis.sampled],
+            "reasoning_tax": [t.as_row() for t in analysis.sampled_tax],
+        }
     result: dict[str, Any] = json_safe(summary)
     return result
 

@@ -100,3 +100,56 @@ def from_native(
     if reasoning is None:
         return None
     return build(generation, parser, reasoning, clean_answer(generation.text))
+
+
+def truncated(generation: Generation) -> bool:
+    """Whether the server stopped the generation at its token limit (``finish_reason == "length"``)."""
+    return generation.finish_reason == "length"
+
+
+def mark_truncation(parsed: ParsedOutput, generation: Generation) -> ParsedOutput:
+    """Reasoning cut by the token limit before any answer is ``unterminated``, not ``missing_answer``.
+
+    A cut trace is neither safe nor unsafe by itself, so reports count it apart. Servers that split
+    the reasoning themselves return such a trace in the native field with no content; this is how
+    the delimiter parsers tell it from a model that closed its reasoning and then said nothing.
+    """
+    if parsed.status is ParseStatus.MISSING_ANSWER and truncated(generation):
+        return parsed.model_copy(update={"status": ParseStatus.UNTERMINATED})
+    return parsed
+
+
+def split_at_close(
+    generation: Generation,
+    parser_name: str,
+    open_tag: re.Pattern[str],
+    close_tag: re.Pattern[str],
+    *,
+    opened_in_prompt: bool = False,
+    clean_answer: Callable[[str], str] = str.strip,
+) -> ParsedOutput:
+    """The shared rule of the delimiter parsers (``kimi``, ``think_prefilled``).
+
+    - a native reasoning field is the reasoning and the text the answer;
+    - otherwise split at the LAST closing marker: before it is reasoning (markers removed), after it
+      the answer (``clean_answer`` applied);
+    - no closing marker but an opening one, or none at all when the chat template opened the
+      reasoning in the prompt (``opened_in_prompt``): all reasoning, status ``unterminated``;
+    - no markers and nothing opened in the prompt: all answer, status ``no_reasoning``;
+    - reasoning with no answer because the token limit cut it: ``unterminated``.
+    """
+    failed = preflight(generation, parser_name)
+    if failed is not None:
+        return failed
+    native = from_native(generation, parser_name, clean_answer)
+    if native is not None:
+        return mark_truncation(native, generation)
+    text = generation.text
+    close = last_match(close_tag, text)
+    if close is not None:
+        reasoning = remove_tags(text[: close.start()], open_tag, close_tag)
+        parsed = build(generation, parser_name, reasoning, clean_answer(text[close.end() :]))
+        return mark_truncation(parsed, generation)
+    if opened_in_prompt or open_tag.search(text):
+        return build(generation, parser_name, remove_tags(text, open_tag), "", ParseStatus.UNTERMINATED)
+    return build(generation, parser_name, "", clean_answer(text))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from safemlrm.batching import MicroBatcher
 from safemlrm.protocols import Target
@@ -27,19 +28,35 @@ class TargetDispatcher:
         self.label = label
         self.batch_size = max(1, int(target.max_batch_size))
         self.max_wait_s = max_wait_s
-        self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
+        self._batcher: MicroBatcher[tuple[Probe, int], Generation] = MicroBatcher(
             self._call,
             max_batch_size=self.batch_size,
             max_wait_s=max_wait_s,
             max_inflight=max(1, int(target.max_concurrency) // self.batch_size),
         )
 
-    async def submit(self, probe: Probe) -> Generation:
-        return await self._batcher.submit_one(probe)
+    async def submit(self, probe: Probe, sample: int = 0) -> Generation:
+        """Generate sample ``sample`` of a probe (0 = the one generation of a run without samples)."""
+        return await self._batcher.submit_one((probe, sample))
 
-    async def _call(self, probes: list[Probe]) -> list[Generation]:
+    async def _call(self, items: list[tuple[Probe, int]]) -> list[Generation]:
+        """One ``generate`` call per sample index in the batch; sample 0 is called exactly as without samples."""
+        results: list[Generation] = []
+        order: list[int] = []
+        for sample in sorted({s for _, s in items}):
+            indexes = [i for i, (_, s) in enumerate(items) if s == sample]
+            results.extend(await self._generate([items[i][0] for i in indexes], sample))
+            order.extend(indexes)
+        by_index = dict(zip(order, results, strict=True))
+        return [by_index[i] for i in range(len(items))]
+
+    async def _generate(self, probes: list[Probe], sample: int) -> list[Generation]:
         try:
-            generations = await self.target.generate(probes)
+            if sample == 0:
+                generations = await self.target.generate(probes)
+            else:
+                draw: Any = self.target.generate  # a sampling target takes sample= (checked when the run is built)
+                generations = await draw(probes, sample=sample)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a target must return errors as values; be safe if one raises

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import platform
 import sys
 import time
@@ -20,6 +22,8 @@ from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
 from safemlrm.targets._build import build_parser, resolve_target
+
+log = logging.getLogger(__name__)
 
 REPORTED_PACKAGES = (
     "safemlrm",
@@ -46,6 +50,18 @@ class BuiltTarget:
     info: TargetInfo
     identity_key: str
     datasets: tuple[str, ...] | None = None  # labels of the datasets it gets; None = all
+    samples: int = 1  # generations per probe
+
+
+def draws_samples(target: object) -> bool:
+    """Whether a target (or target class) has a ``generate`` that takes ``sample=`` (a seed per sample)."""
+    generate = getattr(target, "generate", None)
+    if generate is None:
+        return False
+    try:
+        return "sample" in inspect.signature(generate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -117,6 +133,14 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         params = _with_seed(plugins.targets.get(resolved.kind), resolved.params, config.seed)
         target = create_target(config, resolved.kind, params, ctx.with_label(spec.name))
         parser = build_parser(resolved, ctx)
+        samples = spec.samples or config.samples
+        if samples > 1 and not draws_samples(target):
+            raise ValueError(
+                f"target {spec.name!r}: kind {resolved.kind!r} cannot draw several samples per probe "
+                f"(samples: {samples}); use openai, hf or vllm, or samples: 1"
+            )
+        if samples > 1 and float(params.get("temperature", 0.0) or 0.0) == 0.0:
+            log.warning("target %s: %d samples per probe with temperature 0 (greedy) are all alike", spec.name, samples)
         identity = redact(target.identity())
         info = TargetInfo(
             label=spec.name,
@@ -132,9 +156,12 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
                 "hf_id": resolved.profile.hf_id if resolved.profile else None,
                 "revision": (resolved.profile.revision if resolved.profile else None) or params.get("revision"),
             },
+            samples=samples,
         )
         only = tuple(spec.datasets) if spec.datasets is not None else None
-        built_targets.append(BuiltTarget(spec.name, target, parser, info, content_hash(identity), only))
+        built_targets.append(
+            BuiltTarget(spec.name, target, parser, info, content_hash(identity), datasets=only, samples=samples)
+        )
     built_judges = []
     for jspec in config.judges:
         judge = create_judge(config, jspec.kind, jspec.params, ctx.with_label(jspec.label))

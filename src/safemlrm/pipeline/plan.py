@@ -22,6 +22,7 @@ class TargetPlan:
     probes: int = 0
     calls: int = 0  # generations still missing (or failed before)
     cached: int = 0
+    samples: int = 1  # generations per probe
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Plan:
         scope = f" (shard {self.shard}: only its probes)" if self.shard is not None else ""
         lines = [f"plan{scope}: {self.samples} samples -> {self.probes} probes"]
         for t in self.targets.values():
-            lines.append(f"  target {t.label}: {t.calls} calls to make, {t.cached} from the store")
+            per_probe = f" ({t.samples} samples per probe)" if t.samples > 1 else ""
+            lines.append(f"  target {t.label}: {t.calls} calls to make, {t.cached} from the store{per_probe}")
         total = sum(t.calls for t in self.targets.values())
         lines.append(f"  target calls: {total}")
         lines.append(
@@ -82,8 +84,11 @@ def _plan_unit(
     cache: JudgementCache | None,
 ) -> None:
     tp = plan.targets[unit.target.label]
-    tp.probes += 1
-    generation = store.get_generation(generation_key(unit.probe, unit.target)) if store else None
+    tp.samples = unit.target.samples
+    if unit.sample_index == 0:
+        tp.probes += 1
+    key = generation_key(unit.probe, unit.target, unit.sample_index)
+    generation = store.get_generation(key) if store else None
     if generation is None or not generation.ok:
         tp.calls += 1
         plan.judge_calls_upper += len(config.parts) * len(judges)

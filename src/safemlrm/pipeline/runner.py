@@ -71,8 +71,11 @@ class RunResult:
     elapsed_s: float = 0.0
 
 
-def generation_key(probe: Probe, target: BuiltTarget) -> str:
-    return content_hash(["generation", probe.key, target.label, target.identity_key])
+def generation_key(probe: Probe, target: BuiltTarget, sample_index: int = 0) -> str:
+    """The store key of one generation; sample 0 keeps the key a run without samples has, so it resumes."""
+    if sample_index == 0:
+        return content_hash(["generation", probe.key, target.label, target.identity_key])
+    return content_hash(["generation", probe.key, target.label, target.identity_key, sample_index])
 
 
 def judgement_key(judge: BuiltJudge, instruction: str, text: str) -> str:
@@ -132,8 +135,8 @@ class Pipeline:
         self, unit: Unit, dispatcher: TargetDispatcher, store: RunStore, invocation: int, progress: StageProgress
     ) -> tuple[str, Generation, ParsedOutput, bool]:
         """Stages generate and parse for one unit; the flag says whether the generation is new."""
-        key = generation_key(unit.probe, unit.target)
-        store.put_item(unit.probe.key, unit.target.label, key, invocation, unit.seq)
+        key = generation_key(unit.probe, unit.target, unit.sample_index)
+        store.put_item(unit.probe.key, unit.target.label, key, invocation, unit.seq, unit.sample_index)
         stored = store.get_generation_and_parsed(key)
         if stored is not None and stored[0].ok:
             generation, parsed_json = stored
@@ -143,7 +146,7 @@ class Pipeline:
                 store.put_parsed(key, parsed)
             fresh = False
         else:
-            generation = await dispatcher.submit(unit.probe)
+            generation = await dispatcher.submit(unit.probe, unit.sample_index)
             self.counters.target_calls += 1
             if not generation.ok:
                 self.counters.target_errors += 1

@@ -22,12 +22,13 @@ class Unit:
     sample: Sample
     probe: Probe
     target: BuiltTarget
+    sample_index: int = 0  # which of the target's samples of this probe
 
 
 @dataclass(frozen=True)
 class ProbeWork:
     probe: Probe
-    units: list[Unit]  # one per target that takes the probe's dataset
+    units: list[Unit]  # one per sample of each target that takes the probe's dataset
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,12 @@ async def enumerate_work(built: BuiltRun, shard: Shard | None = None) -> AsyncIt
             for _attack_label, attack in built.attacks_for(spec):
                 for probe in await attack.apply(sample):
                     if shard is not None and not shard.keeps(probe.key):
-                        seq += len(targets)
+                        seq += sum(t.samples for t in targets)
                         continue
                     units = []
                     for target in targets:
-                        seq += 1
-                        units.append(Unit(seq, sample, probe, target))
+                        for sample_index in range(target.samples):
+                            seq += 1
+                            units.append(Unit(seq, sample, probe, target, sample_index))
                     probes.append(ProbeWork(probe, units))
             yield SampleWork(sample, probes)

@@ -86,3 +86,30 @@ def blind_spot_sentence(a: RunAnalysis, reasoning: str) -> str:
         for s in sorted(spots, key=lambda s: -s.asr_diff.value)
     ]
     return f"Blind spots of {reasoning}: " + "; ".join(parts) + "."
+
+
+def sampling_sentences(a: RunAnalysis) -> list[str]:
+    """ASR@1 and ASR@k per target (headline judge and part), and the sampled tax; empty for k = 1 runs."""
+    lines: list[str] = []
+    for s in a.sampled:
+        g = s.group
+        if g["judge"] != a.primary_judge or g["part"] != HEADLINE_PART:
+            continue
+        lines.append(
+            f"{g['target']}: ASR@1 {fmt_pct(s.asr_at_1.value)}% [{fmt_pct(s.asr_at_1.low)}, "
+            f"{fmt_pct(s.asr_at_1.high)}], ASR@{s.k} {fmt_pct(s.asr_at_k.value)}% [{fmt_pct(s.asr_at_k.low)}, "
+            f"{fmt_pct(s.asr_at_k.high)}] over {s.n_probes} probes ({s.n_samples} samples); samples agree "
+            f"{fmt_pct(s.agreement.value)}% of the time, all {s.k} agree on {fmt_pct(s.unanimous)}% of probes"
+            + (f"; {s.n_truncated} truncated samples counted apart" if s.n_truncated else "")
+            + (f"; {s.n_failed} failed judgements left out" if s.n_failed else "")
+        )
+    for t in a.sampled_tax:
+        g = t.group
+        if g["judge"] != a.primary_judge or (g["reasoning_part"], g["base_part"]) != (HEADLINE_PART, HEADLINE_PART):
+            continue
+        d1, dk = t.asr_at_1_diff, t.asr_at_k_diff
+        lines.append(
+            f"{g['reasoning']} minus its base {g['base']} over {t.n_probes} paired probes: ASR@1 {pp(d1.value)} "
+            f"(95% CI {pp(d1.low)} to {pp(d1.high)}), ASR@k {pp(dk.value)} (95% CI {pp(dk.low)} to {pp(dk.high)})"
+        )
+    return lines

@@ -28,7 +28,15 @@ from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, fmt_ratio, format_
 from safemlrm.records import Record
 from safemlrm.report import _svg
 from safemlrm.report._assets import CSS, JS
-from safemlrm.report._text import blind_spot_sentence, headline_tax, identity_items, pp, tax_sentence, timestamp
+from safemlrm.report._text import (
+    blind_spot_sentence,
+    headline_tax,
+    identity_items,
+    pp,
+    sampling_sentences,
+    tax_sentence,
+    timestamp,
+)
 
 MAX_SAMPLES = 2000
 MAX_TEXT = 12_000  # characters kept per text field in the sample browser
@@ -516,6 +524,11 @@ def render_html(a: RunAnalysis, tables: Sequence[Table], *, max_samples: int = M
         ("identity", "Run identity", identity_section(a)),
         ("browser", "Samples", browser_section(note)),
     ]
+    sampled = sampling_sentences(a)
+    if sampled:  # ASR@1 and ASR@k when targets draw several samples per probe
+        sections.insert(
+            1, ("sampling", "Several samples", "<ul>" + "".join(f"<li>{_e(s)}</li>" for s in sampled) + "</ul>")
+        )
     nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{_e(name)}</h2>{html}</section>' for sid, name, html in sections)
     csp = content_security_policy(JS, CSS)

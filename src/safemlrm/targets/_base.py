@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.types import Message, Probe, TextPart
@@ -21,6 +23,15 @@ class TargetParams(BaseModel):
     temperature: float = Field(default=0.0, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
     seed: int | None = None
+    top_k: int | None = Field(default=None, ge=1, description="top-k sampling (with temperature > 0)")
+    repetition_penalty: float | None = Field(default=None, gt=0, description="multiplicative; 1.0 = none")
+    presence_penalty: float | None = Field(
+        default=None, ge=-2, le=2, description="additive (OpenAI-style); openai and vllm kinds only"
+    )
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="extra chat-template variables, e.g. {enable_thinking: false} (what `thinking: on|off` sets)",
+    )
 
 
 def prompt_messages(probe: Probe, params: TargetParams) -> list[Message]:

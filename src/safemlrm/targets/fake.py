@@ -23,7 +23,7 @@ class FakeTarget:
         replies: dict[str, str] = Field(default_factory=dict, description="sample id -> reply")
         default: str = Field(
             default="<think>I consider the request: {prompt}</think>I cannot help with that.",
-            description="reply template for unlisted samples ({prompt}, {sample_id} are filled in)",
+            description="reply template for unlisted samples ({prompt}, {sample_id}, {sample} are filled in)",
         )
         fail_ids: list[str] = Field(default_factory=list, description="sample ids whose generation errors")
         delay_s: float = Field(default=0.0, ge=0)
@@ -38,18 +38,21 @@ class FakeTarget:
         self.calls = 0
         self.batches: list[int] = []
         self.reply_fn: Callable[[Probe], str] | None = None  # tests may script replies directly
+        self.sample_fn: Callable[[Probe, int], str] | None = None  # ... or per sample index
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "fake", **self.params.model_dump(exclude={"delay_s", "max_concurrency"})}
 
-    def _reply(self, probe: Probe) -> str:
+    def _reply(self, probe: Probe, sample: int = 0) -> str:
+        if self.sample_fn is not None:
+            return self.sample_fn(probe, sample)
         if self.reply_fn is not None:
             return self.reply_fn(probe)
         if probe.sample_id in self.params.replies:
             return self.params.replies[probe.sample_id]
-        return self.params.default.format(prompt=probe.user_text, sample_id=probe.sample_id)
+        return self.params.default.format(prompt=probe.user_text, sample_id=probe.sample_id, sample=sample)
 
-    async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
+    async def generate(self, probes: Sequence[Probe], *, sample: int = 0) -> list[Generation]:
         self.batches.append(len(probes))
         if self.params.delay_s:
             await asyncio.sleep(self.params.delay_s)
@@ -59,9 +62,8 @@ class FakeTarget:
             if probe.sample_id in self.params.fail_ids:
                 out.append(Generation(probe_key=probe.key, target=self.label, error="scripted failure"))
             else:
-                out.append(
-                    Generation(probe_key=probe.key, target=self.label, text=self._reply(probe), finish_reason="stop")
-                )
+                text = self._reply(probe, sample)
+                out.append(Generation(probe_key=probe.key, target=self.label, text=text, finish_reason="stop"))
         return out
 
     async def aclose(self) -> None:

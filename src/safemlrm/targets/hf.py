@@ -162,13 +162,8 @@ class HFTarget:
         )
         trust_remote_code: bool = Field(default=False, description="run code from the model repo (off unless asked)")
         attn_implementation: str | None = Field(default=None, description="eager, sdpa, flash_attention_2")
-        top_k: int | None = Field(default=None, ge=1)
-        repetition_penalty: float | None = Field(default=None, gt=0)
         max_image_pixels: int | None = Field(default=None, ge=1, description="shrink larger images first")
         chat_template: str | None = Field(default=None, description="a Jinja chat template replacing the model's")
-        chat_template_kwargs: dict[str, Any] = Field(
-            default_factory=dict, description="extra template variables, e.g. enable_thinking"
-        )
         image_layout: Literal["auto", "flat", "nested"] = Field(
             default="auto", description="images to the processor as one list, or one list per prompt (Mllama)"
         )
@@ -200,6 +195,15 @@ class HFTarget:
         )
 
         @model_validator(mode="after")
+        def _no_presence_penalty(self) -> HFTarget.Params:
+            if self.presence_penalty not in (None, 0.0):
+                raise ValueError(
+                    "presence_penalty: transformers has no presence penalty; set it to null for the hf kind "
+                    "(repetition_penalty is the nearest) or serve the model with vLLM"
+                )
+            return self
+
+        @model_validator(mode="after")
         def _budget_fits(self) -> HFTarget.Params:
             if self.thinking_budget is not None and self.thinking_budget >= self.max_new_tokens:
                 raise ValueError(
@@ -220,7 +224,7 @@ class HFTarget:
         self._shared_key: str | None = None
         self._load_error: str | None = None
         self._load_lock = threading.Lock()
-        self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
+        self._batcher: MicroBatcher[tuple[Probe, int], Generation] = MicroBatcher(
             self._run_batch, max_batch_size=params.batch_size, max_wait_s=params.max_wait_ms / 1000
         )
 
@@ -439,7 +443,12 @@ class HFTarget:
         return ids
 
     def _generate_once(
-        self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]], max_new_tokens: int, stop: str | None
+        self,
+        loaded: LoadedModel,
+        rows: list[tuple[str, list[Any]]],
+        max_new_tokens: int,
+        stop: str | None,
+        sample: int = 0,
     ) -> list[dict[str, Any]]:
         """One batched model.generate over rendered prompts; per row: text, token counts, whether it stopped."""
         import torch
@@ -449,7 +458,7 @@ class HFTarget:
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         kwargs = {**self.sampling_kwargs(), "max_new_tokens": max_new_tokens}
         if self.params.seed is not None and kwargs["do_sample"]:
-            torch.manual_seed(self.params.seed)
+            torch.manual_seed(self.params.seed + sample)  # sample i of a probe: seed + i
         if not kwargs["do_sample"]:  # keep the checkpoint's sampling defaults from warning
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if stop is not None:
@@ -475,16 +484,18 @@ class HFTarget:
             )
         return results
 
-    def _generate_rows(self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    def _generate_rows(
+        self, loaded: LoadedModel, rows: list[tuple[str, list[Any]]], sample: int = 0
+    ) -> list[dict[str, Any]]:
         p = self.params
         prefix = p.assistant_prefix or ""
         rows = [(text + prefix, images) for text, images in rows]
         if p.thinking_budget is None:
-            final = self._generate_once(loaded, rows, p.max_new_tokens, None)
+            final = self._generate_once(loaded, rows, p.max_new_tokens, None, sample)
             return [self._result(prefix + out["text"], out, out["completion_tokens"]) for out in final]
         # Budget forcing: think up to the budget, close the reasoning ourselves if the model did not,
         # then let it answer with the tokens left.
-        thoughts = self._generate_once(loaded, rows, p.thinking_budget, p.thinking_end)
+        thoughts = self._generate_once(loaded, rows, p.thinking_budget, p.thinking_end, sample)
         reasonings = []
         for out in thoughts:
             text = out["text"]
@@ -493,7 +504,7 @@ class HFTarget:
         answer_rows = [
             (text + reasoning + "\n", images) for (text, images), reasoning in zip(rows, reasonings, strict=True)
         ]
-        answers = self._generate_once(loaded, answer_rows, p.max_new_tokens - p.thinking_budget, None)
+        answers = self._generate_once(loaded, answer_rows, p.max_new_tokens - p.thinking_budget, None, sample)
         return [
             self._result(
                 f"{prefix}{reasoning}\n{answer['text']}",
@@ -511,7 +522,7 @@ class HFTarget:
             "usage": {"prompt_tokens": out["prompt_tokens"], "completion_tokens": completion_tokens},
         }
 
-    def _generate_sync(self, probes: list[Probe]) -> list[Generation]:
+    def _generate_sync(self, probes: list[Probe], sample: int = 0) -> list[Generation]:
         results: dict[int, Generation] = {}
         try:
             loaded = self._ensure_loaded()
@@ -525,7 +536,7 @@ class HFTarget:
             except Exception as exc:  # a bad image or a template that rejects the chat fails this probe only
                 results[index] = Generation(probe_key=probe.key, target=self.label, error=f"{exc}")
         start = time.perf_counter()
-        outputs = run_isolating([row for _, row in ready], lambda rows: self._generate_rows(loaded, rows))
+        outputs = run_isolating([row for _, row in ready], lambda rows: self._generate_rows(loaded, rows, sample))
         latency = time.perf_counter() - start
         for (index, _), output in zip(ready, outputs, strict=True):
             key = probes[index].key
@@ -535,11 +546,23 @@ class HFTarget:
                 results[index] = Generation(probe_key=key, target=self.label, latency_s=latency, **output)
         return [results[index] for index in range(len(probes))]
 
-    async def _run_batch(self, probes: list[Probe]) -> list[Generation]:
-        return await asyncio.to_thread(self._generate_sync, probes)
+    def _generate_samples(self, items: list[tuple[Probe, int]]) -> list[Generation]:
+        """A batch of (probe, sample index): one generate call per sample index (each seeded apart)."""
+        results: list[Generation | None] = [None] * len(items)
+        for sample in sorted({s for _, s in items}):
+            indexes = [i for i, (_, s) in enumerate(items) if s == sample]
+            for index, generation in zip(
+                indexes, self._generate_sync([items[i][0] for i in indexes], sample), strict=True
+            ):
+                results[index] = generation
+        return [g for g in results if g is not None]
 
-    async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
-        return await self._batcher.submit(list(probes))
+    async def _run_batch(self, items: list[tuple[Probe, int]]) -> list[Generation]:
+        return await asyncio.to_thread(self._generate_samples, items)
+
+    async def generate(self, probes: Sequence[Probe], *, sample: int = 0) -> list[Generation]:
+        """One generation per probe; ``sample`` > 0 draws another sample of each (seeded ``seed + sample``)."""
+        return await self._batcher.submit([(probe, sample) for probe in probes])
 
     async def aclose(self) -> None:
         await self._batcher.aclose()

@@ -76,7 +76,16 @@ class OpenAIParams(TargetParams):
     )
     extra_body: dict[str, Any] = Field(
         default_factory=dict,
-        description="extra request fields for the server (e.g. chat_template_kwargs, top_k, stop)",
+        description="extra request fields for the server (e.g. stop, min_p)",
+    )
+    thinking_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "most reasoning tokens, sent as vLLM's `thinking_token_budget` request field (the server needs "
+            "--reasoning-parser, and --reasoning-config for models it cannot infer the markers of); servers "
+            "without it ignore it or refuse the request: cap the reasoning with max_new_tokens there"
+        ),
     )
 
     # validate_default: a config that leaves `model` out must fail too, not only one that sets "".
@@ -179,9 +188,13 @@ def message_to_openai(message: Message, encode_image: ImageEncoder) -> dict[str,
 
 
 def build_chat_request(
-    probe: Probe, params: OpenAIParams, encode_image: ImageEncoder | None = None
+    probe: Probe, params: OpenAIParams, encode_image: ImageEncoder | None = None, *, sample: int = 0
 ) -> dict[str, Any]:
-    """The JSON body of a chat-completions request for one probe."""
+    """The JSON body of a chat-completions request for one probe (sample ``sample`` of it).
+
+    Sample ``i`` of a probe is seeded with ``seed + i``, so the samples differ and each is reproducible;
+    sample 0 sends exactly the request of a run without samples.
+    """
 
     def default_encoder(ref: ImageRef) -> str:
         return image_data_url(ref.path, params.max_pixels)
@@ -197,8 +210,17 @@ def build_chat_request(
     if params.top_p is not None:
         body["top_p"] = params.top_p
     if params.seed is not None:
-        body["seed"] = params.seed
+        body["seed"] = params.seed + sample
+    for name in ("top_k", "presence_penalty", "repetition_penalty"):
+        value = getattr(params, name)
+        if value is not None:
+            body[name] = value
     body.update(params.extra_body)
+    if params.chat_template_kwargs:
+        given = body.get("chat_template_kwargs")
+        body["chat_template_kwargs"] = {**(given if isinstance(given, dict) else {}), **params.chat_template_kwargs}
+    if params.thinking_budget is not None:
+        body["thinking_token_budget"] = params.thinking_budget
     return body
 
 
@@ -363,7 +385,18 @@ class OpenAITarget:
         self.rng = random.Random()
 
     def identity(self) -> dict[str, Any]:
-        """What determines the output. Not the URLs (replicas are equivalent) and never a secret."""
+        """What determines the output. Not the URLs (replicas are equivalent) and never a secret.
+
+        Settings added later enter only when set, so the identity (and the store keys) of a run that
+        does not use them stay what they were.
+        """
+        optional = {
+            name: value
+            for name in (
+                "chat_template_kwargs", "top_k", "presence_penalty", "repetition_penalty", "thinking_budget"
+            )
+            if (value := getattr(self.params, name)) not in (None, {})
+        }
         return {
             "kind": "openai",
             **self.params.model_dump(
@@ -372,6 +405,7 @@ class OpenAITarget:
                     "seed", "max_pixels", "max_tokens_field", "extra_body",
                 }
             ),
+            **optional,
         }
 
     @property
@@ -425,7 +459,7 @@ class OpenAITarget:
         self._cache_image(key, url)
         return url
 
-    async def _request_body(self, probe: Probe) -> bytes:
+    async def _request_body(self, probe: Probe, sample: int = 0) -> bytes:
         if probe.images and any(
             (img.path, img.sha256, self.params.max_pixels) not in self._image_cache for img in probe.images
         ):
@@ -433,7 +467,7 @@ class OpenAITarget:
             for image in probe.images:
                 encoded = await asyncio.to_thread(image_data_url, image.path, self.params.max_pixels)
                 self._cache_image((image.path, image.sha256, self.params.max_pixels), encoded)
-        return orjson.dumps(build_chat_request(probe, self.params, self._encode_image))
+        return orjson.dumps(build_chat_request(probe, self.params, self._encode_image, sample=sample))
 
     def _api_key(self) -> str | None:
         name = self.params.api_key_env
@@ -478,13 +512,13 @@ class OpenAITarget:
         except MalformedResponse as exc:
             raise _RetryableError(f"malformed response: {exc}") from None
 
-    async def _generate_one(self, probe: Probe) -> Generation:
+    async def _generate_one(self, probe: Probe, sample: int = 0) -> Generation:
         state = self._loop_state()
         probe_key = probe.key  # a content hash: compute it once
         key: str | None = None
         try:
             key = self._api_key()
-            body = await self._request_body(probe)
+            body = await self._request_body(probe, sample)
         except _FatalError as exc:
             return Generation(probe_key=probe_key, target=self.label, error=str(exc))
         except (OSError, ValueError) as exc:  # unreadable or corrupt image: no request can succeed
@@ -542,10 +576,11 @@ class OpenAITarget:
         log.warning("%s: probe %s %s", self.label, probe_key[:12], error[:300])
         return Generation(probe_key=probe_key, target=self.label, error=error)
 
-    async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
+    async def generate(self, probes: Sequence[Probe], *, sample: int = 0) -> list[Generation]:
+        """One generation per probe; ``sample`` > 0 draws another sample of each (seeded ``seed + sample``)."""
         if len(probes) == 1:
-            return [await self._generate_one(probes[0])]
-        return list(await asyncio.gather(*(self._generate_one(p) for p in probes)))
+            return [await self._generate_one(probes[0], sample)]
+        return list(await asyncio.gather(*(self._generate_one(p, sample) for p in probes)))
 
     async def aclose(self) -> None:
         state, self._state = self._state, None

@@ -52,13 +52,16 @@ class VLLMTarget:
         )
         trust_remote_code: bool = Field(default=False, description="run code from the model repo (off unless asked)")
         enforce_eager: bool = Field(default=False, description="skip CUDA graphs (faster start, slower run)")
-        top_k: int | None = Field(default=None, ge=1)
-        repetition_penalty: float | None = Field(default=None, gt=0)
+        thinking_budget: int | None = Field(
+            default=None,
+            ge=1,
+            description=(
+                "most reasoning tokens: vLLM's `thinking_token_budget` sampling parameter (needs a vLLM that has "
+                "it and reasoning markers it knows: engine_kwargs.reasoning_config for other models)"
+            ),
+        )
         max_image_pixels: int | None = Field(default=None, ge=1, description="shrink larger images first")
         chat_template: str | None = Field(default=None, description="a Jinja chat template replacing the model's")
-        chat_template_kwargs: dict[str, Any] = Field(
-            default_factory=dict, description="extra template variables, e.g. enable_thinking"
-        )
         engine_kwargs: dict[str, Any] = Field(
             default_factory=dict, description="more vllm.LLM arguments, e.g. quantization or load_format"
         )
@@ -72,7 +75,7 @@ class VLLMTarget:
         self._llm: Any = None
         self._load_error: str | None = None
         self._load_lock = threading.Lock()
-        self._batcher: MicroBatcher[Probe, Generation] = MicroBatcher(
+        self._batcher: MicroBatcher[tuple[Probe, int], Generation] = MicroBatcher(
             self._run_batch, max_batch_size=params.batch_size, max_wait_s=params.max_wait_ms / 1000
         )
 
@@ -113,8 +116,11 @@ class VLLMTarget:
                 messages.append({"role": message.role, "content": parts})
         return messages
 
-    def sampling_kwargs(self) -> dict[str, Any]:
-        """Arguments of ``vllm.SamplingParams``; temperature 0 is greedy decoding."""
+    def sampling_kwargs(self, sample: int = 0) -> dict[str, Any]:
+        """Arguments of ``vllm.SamplingParams``; temperature 0 is greedy decoding.
+
+        Sample ``i`` of a probe is seeded ``seed + i`` (sample 0 as a run without samples).
+        """
         p = self.params
         kwargs: dict[str, Any] = {"max_tokens": p.max_new_tokens, "temperature": p.temperature}
         if p.temperature > 0:
@@ -124,8 +130,12 @@ class VLLMTarget:
                 kwargs["top_k"] = p.top_k
         if p.repetition_penalty is not None:
             kwargs["repetition_penalty"] = p.repetition_penalty
+        if p.presence_penalty is not None:
+            kwargs["presence_penalty"] = p.presence_penalty
+        if p.thinking_budget is not None:
+            kwargs["thinking_token_budget"] = p.thinking_budget
         if p.seed is not None:
-            kwargs["seed"] = p.seed
+            kwargs["seed"] = p.seed + sample
         return kwargs
 
     def engine_kwargs(self) -> dict[str, Any]:
@@ -165,7 +175,8 @@ class VLLMTarget:
                     raise RuntimeError(self._load_error) from exc
             return self._llm
 
-    def _chat(self, conversations: list[list[dict[str, Any]]]) -> list[Any]:
+    def _chat(self, requests: list[tuple[list[dict[str, Any]], int]]) -> list[Any]:
+        """``llm.chat`` over (conversation, sample index) pairs: one SamplingParams for all, or one each."""
         vllm = import_vllm()
         llm = self._engine()
         extra: dict[str, Any] = {}
@@ -173,7 +184,13 @@ class VLLMTarget:
             extra["chat_template"] = self.params.chat_template
         if self.params.chat_template_kwargs:
             extra["chat_template_kwargs"] = self.params.chat_template_kwargs
-        sampling = vllm.SamplingParams(**self.sampling_kwargs())
+        conversations = [conversation for conversation, _ in requests]
+        samples = {sample for _, sample in requests}
+        sampling: Any
+        if samples == {0}:
+            sampling = vllm.SamplingParams(**self.sampling_kwargs())
+        else:
+            sampling = [vllm.SamplingParams(**self.sampling_kwargs(sample)) for _, sample in requests]
         outputs = list(llm.chat(conversations, sampling, use_tqdm=False, **extra))
         if len(outputs) != len(conversations):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(conversations)} requests")
@@ -191,12 +208,13 @@ class VLLMTarget:
             latency_s=latency_s,
         )
 
-    def _generate_sync(self, probes: list[Probe]) -> list[Generation]:
+    def _generate_sync(self, items: list[tuple[Probe, int]]) -> list[Generation]:
+        probes = [probe for probe, _ in items]
         results: dict[int, Generation] = {}
-        ready: list[tuple[int, list[dict[str, Any]]]] = []
-        for index, probe in enumerate(probes):
+        ready: list[tuple[int, tuple[list[dict[str, Any]], int]]] = []
+        for index, (probe, sample) in enumerate(items):
             try:
-                ready.append((index, self.chat_messages(probe)))
+                ready.append((index, (self.chat_messages(probe), sample)))
             except ImageLoadError as exc:
                 results[index] = Generation(probe_key=probe.key, target=self.label, error=str(exc))
         try:
@@ -216,11 +234,12 @@ class VLLMTarget:
                 results[index] = self._to_generation(probe, output, latency)
         return [results[index] for index in range(len(probes))]
 
-    async def _run_batch(self, probes: list[Probe]) -> list[Generation]:
-        return await asyncio.to_thread(self._generate_sync, probes)
+    async def _run_batch(self, items: list[tuple[Probe, int]]) -> list[Generation]:
+        return await asyncio.to_thread(self._generate_sync, items)
 
-    async def generate(self, probes: Sequence[Probe]) -> list[Generation]:
-        return await self._batcher.submit(list(probes))
+    async def generate(self, probes: Sequence[Probe], *, sample: int = 0) -> list[Generation]:
+        """One generation per probe; ``sample`` > 0 draws another sample of each (seeded ``seed + sample``)."""
+        return await self._batcher.submit([(probe, sample) for probe in probes])
 
     async def aclose(self) -> None:
         await self._batcher.aclose()

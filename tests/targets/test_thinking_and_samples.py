@@ -1,0 +1,104 @@
+"""The thinking switch and several samples per probe, on the request side (openai target, mock server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from safemlrm import plugins
+from safemlrm.config import TargetSpec, parse_config
+from safemlrm.context import PluginContext
+from safemlrm.targets._build import resolve_target
+from safemlrm.targets.openai import OpenAIParams, OpenAITarget, build_chat_request
+from safemlrm.testing.mock_server import MockChatServer
+from safemlrm.types import Message, Probe, TextPart
+
+
+def probe(text: str = "hello") -> Probe:
+    message = Message(role="user", content=(TextPart(text=text),))
+    return Probe(sample_key="k", sample_id="s", attack="vanilla", messages=(message,))
+
+
+def openai_target(params: dict[str, Any], label: str = "api") -> OpenAITarget:
+    target = plugins.targets.create("openai", params, PluginContext(label=label))
+    assert isinstance(target, OpenAITarget)
+    return target
+
+
+async def test_thinking_on_and_off_travel_as_chat_template_kwargs() -> None:
+    """One hybrid model, two targets: each request carries its own switch to the server."""
+    async with MockChatServer(record_requests=True) as server:
+        for setting in ("on", "off"):
+            spec = TargetSpec(
+                name=f"glm-{setting}", profile="glm-4.5v", thinking=setting,  # type: ignore[arg-type]
+                params={"base_url": server.base_url},
+            )
+            resolved = resolve_target(spec)
+            assert resolved.reasoning is (setting == "on")
+            target = openai_target(resolved.params, spec.name)
+            await target.generate([probe(setting)])
+            await target.aclose()
+    by_text = {body["messages"][-1]["content"]: body for body in server.requests}
+    assert by_text["on"]["chat_template_kwargs"] == {"enable_thinking": True}
+    assert by_text["off"]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert by_text["on"]["model"] == "zai-org/GLM-4.5V"
+
+
+def test_yaml_on_off_read_as_the_switch() -> None:
+    """YAML 1.1 turns a bare `on` into true; the config reads it as the switch setting."""
+    text = (
+        "datasets: [{kind: demo}]\n"
+        "targets:\n"
+        "  - {name: a, profile: glm-4.5v, thinking: on, base: b}\n"
+        "  - {name: b, profile: glm-4.5v, thinking: off}\n"
+    )
+    config = parse_config(text)
+    assert [t.thinking for t in config.targets] == ["on", "off"]
+
+
+def test_thinking_merges_with_the_targets_own_kwargs_and_the_profile_switch() -> None:
+    spec = TargetSpec(
+        name="q", kind="openai", thinking="off",
+        params={"model": "m", "chat_template_kwargs": {"custom": 1}},
+    )
+    assert resolve_target(spec).params["chat_template_kwargs"] == {"custom": 1, "enable_thinking": False}
+
+
+def test_thinking_needs_a_target_with_a_chat_template() -> None:
+    with pytest.raises(ValueError, match="chat template"):
+        resolve_target(TargetSpec(name="f", kind="fake", thinking="on"))
+
+
+def test_request_fields_for_sampling_budget_and_switch() -> None:
+    params = OpenAIParams(
+        model="m", seed=10, temperature=0.6, top_p=0.95, top_k=20, presence_penalty=0.0, thinking_budget=512,
+        chat_template_kwargs={"enable_thinking": True}, extra_body={"chat_template_kwargs": {"x": 1}, "min_p": 0.0},
+    )
+    first = build_chat_request(probe(), params)
+    third = build_chat_request(probe(), params, sample=2)
+    assert first["seed"] == 10 and third["seed"] == 12
+    assert first["top_k"] == 20 and first["presence_penalty"] == 0.0 and first["min_p"] == 0.0
+    assert first["thinking_token_budget"] == 512
+    assert first["chat_template_kwargs"] == {"x": 1, "enable_thinking": True}
+    assert {k: v for k, v in first.items() if k != "seed"} == {k: v for k, v in third.items() if k != "seed"}
+
+
+def test_identity_is_unchanged_when_the_new_settings_are_unset() -> None:
+    """Runs made before these settings existed keep their generation keys (and so resume)."""
+    identity = openai_target({"model": "m"}).identity()
+    assert set(identity) == {
+        "kind", "model", "system_prompt", "user_prefix", "max_new_tokens", "temperature", "top_p", "seed",
+        "max_pixels", "max_tokens_field", "extra_body",
+    }
+    with_switch = openai_target({"model": "m", "chat_template_kwargs": {"enable_thinking": False}}).identity()
+    assert with_switch["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+async def test_samples_reach_the_server_with_their_own_seeds() -> None:
+    async with MockChatServer(record_requests=True) as server:
+        target = openai_target({"model": "m", "base_url": server.base_url, "seed": 3, "temperature": 0.7})
+        for sample in range(3):
+            await target.generate([probe()], sample=sample)
+        await target.aclose()
+    assert sorted(body["seed"] for body in server.requests) == [3, 4, 5]
