@@ -1,8 +1,9 @@
 """A judgement cache shared across runs: the same judge, instruction and text are judged once.
 
 It lives beside the user's other caches (``$SAFEMLRM_CACHE_DIR`` or ``~/.cache/safemlrm``) and holds
-only successful judgements. The run store keeps its own copy of every judgement it uses, so a run
-directory stays complete on its own.
+only final judgements (no transport failure). Its keys cover everything that changes a verdict, the
+judge's code included (``pipeline.build``); ``judge_cache: null`` in a config turns it off. The run
+store keeps its own copy of every judgement it uses, so a run directory stays complete on its own.
 """
 
 from __future__ import annotations

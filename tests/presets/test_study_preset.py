@@ -13,12 +13,29 @@ def preset_text(capsys) -> str:  # type: ignore[no-untyped-def]
     return str(capsys.readouterr().out)
 
 
-def test_preset_lists_and_validates(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_preset_lists_and_validates(capsys, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert main(["preset"]) == 0
     assert "safemlrm-study" in capsys.readouterr().out
     path = tmp_path / "study.yaml"
     path.write_text(preset_text(capsys))
-    assert main(["validate", str(path)]) == 0
+    # As shipped, it names data folders and an API key this machine does not have: validate says which.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["validate", str(path)]) == 2
+    errors = capsys.readouterr().err
+    for missing in ("/data/MM-SafetyBench/data", "/data/MM-SafetyBench/imgs", "/data/FigStep/data/question"):
+        assert f"{missing!r} does not exist" in errors
+    assert "judge 'rubric' model 'gpt-4o-mini'" in errors and "OPENAI_API_KEY is not set" in errors
+    # With the folders (as the preset's header says, through --set) and the key, it is valid.
+    for folder in ("mmsb", "imgs", "question"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-a-real-key-0000")
+    overrides = [
+        f"datasets.mmsb.params.root={tmp_path / 'mmsb'}",
+        f"attacks.jailbreak.params.image_dir={tmp_path / 'imgs'}",
+        f"datasets.safebench.params.path={tmp_path / 'question'}",
+    ]
+    assert main(["validate", str(path), *(a for o in overrides for a in ("--set", o))]) == 0
+    assert "sk-not-a-real-key" not in capsys.readouterr().out
 
 
 def test_preset_holds_the_study_matrix(capsys) -> None:  # type: ignore[no-untyped-def]
