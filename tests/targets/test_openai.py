@@ -460,7 +460,9 @@ async def test_faults_lose_and_duplicate_nothing_and_never_leak_the_key(
             base_url=server.base_url,
             api_key_env="SAFEMLRM_FAULT_KEY",
             max_concurrency=32,
-            timeout_s=0.3,
+            # Generous next to the mock's latency, far below its 10 s hang: on a loaded CI machine a
+            # 0.3 s budget expired before some requests even reached the server.
+            timeout_s=1.0,
             max_retries=max_retries,
             backoff_base_s=0.002,
             backoff_max_s=0.01,
@@ -488,7 +490,9 @@ async def test_faults_lose_and_duplicate_nothing_and_never_leak_the_key(
         assert len(failed) <= 3  # 0.3^7 per probe
         assert first_pass_requests > n
     else:
-        assert first_pass_requests == n  # exactly one attempt each
+        # One attempt each: never a second request (a request that timed out while still queued
+        # on the client never reaches the server, so the server may count fewer).
+        assert first_pass_requests <= n
         assert 0.15 * n < len(failed) < 0.45 * n
         assert {(g.error or "").split(":")[0] for g in gens if not g.ok} == {"failed after 1 attempt"}
         assert [g.probe_key for g in regens] == [p.key for p in failed]
