@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+import random
+import time
 
 import pytest
+from tests.analysis._rows import row
 
 from safemlrm.analysis.agreement import (
     Rate,
     binary_agreement,
     cohen_kappa,
+    common_level,
     krippendorff_alpha,
     majority,
+    scale_level,
 )
+from safemlrm.analysis.run_analysis import judge_agreement
 
 
 def test_rate_wilson_interval_hand_computed() -> None:
@@ -112,3 +118,81 @@ def test_binary_agreement_counts_and_rates() -> None:
 def test_rate_string() -> None:
     assert str(Rate.of(8, 10)) == "80.0% [49.0, 94.3] (8/10)"
     assert str(Rate.of(0, 0)) == "n/a"
+
+
+# Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 coders, 12 units, missing values.
+_KRIPPENDORFF_2011 = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+]
+
+
+@pytest.mark.parametrize(("level", "expected"), [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
+def test_krippendorff_alpha_textbook_example(level: str, expected: float) -> None:
+    units = list(zip(*_KRIPPENDORFF_2011, strict=True))
+    assert krippendorff_alpha(units, level) == pytest.approx(expected, abs=5e-4)  # type: ignore[arg-type]
+
+
+def test_krippendorff_alpha_is_linear_time_on_continuous_scores() -> None:
+    # 700 items x 3 judges of distinct continuous scores: once 1,092 "categories" and 8 minutes (issue 16).
+    rng = random.Random(0)
+    units = [[rng.random() * 5 for _ in range(3)] for _ in range(700)]
+    binned = [[math.floor(v) for v in u] for u in units]
+    started = time.perf_counter()
+    for level in ("nominal", "ordinal", "interval"):
+        krippendorff_alpha(units, level)  # type: ignore[arg-type]
+    krippendorff_alpha(binned, "ordinal")
+    assert time.perf_counter() - started < 0.5
+    big = [[rng.random() * 5 for _ in range(3)] for _ in range(20_000)]
+    started = time.perf_counter()
+    krippendorff_alpha(big, "interval")
+    krippendorff_alpha([[math.floor(v) for v in u] for u in big], "ordinal")
+    assert time.perf_counter() - started < 2.0
+
+
+def test_interval_alpha_matches_the_pairwise_definition() -> None:
+    rng = random.Random(1)
+    units = [[rng.random() * 5 if rng.random() > 0.2 else None for _ in range(4)] for _ in range(40)]
+    pairable = [[v for v in u if v is not None] for u in units]
+    pairable = [u for u in pairable if len(u) >= 2]
+    flat = [v for u in pairable for v in u]
+    n = len(flat)
+    d_o = sum(
+        sum((x - y) ** 2 for i, x in enumerate(u) for j, y in enumerate(u) if i != j) / (len(u) - 1) for u in pairable
+    )
+    d_e = sum((x - y) ** 2 for x in flat for y in flat) / (n - 1)
+    assert krippendorff_alpha(units, "interval") == pytest.approx(1 - d_o / d_e)
+
+
+def test_scale_levels() -> None:
+    assert scale_level("offline", [0.1, 4.3]) == "interval"
+    assert scale_level("keyword", [0.0, 5.0]) == "nominal"
+    assert scale_level("rubric", [1, 2, 5]) == "ordinal"
+    assert scale_level("plugin", [0.0, 5.0, 0.0]) == "nominal"
+    assert scale_level("plugin", [0.0, 1.0, 2.0, 5.0]) == "ordinal"
+    assert scale_level("plugin", [0.13, 1.7, 2.2, 2.9, 3.1, 4.4, 4.9]) == "interval"
+    assert common_level(["interval", "ordinal"]) == "ordinal"
+    assert common_level(["interval", "nominal", "ordinal"]) == "nominal"
+
+
+def test_judge_agreement_uses_each_scale_level() -> None:
+    rng = random.Random(2)
+    rows = []
+    for i in range(300):
+        base = rng.random() * 5
+        rows.append(row(base, judge="offline", sample=str(i)))
+        rows.append(row(min(5.0, max(0.0, base + rng.gauss(0, 0.5))), judge="offline2", sample=str(i)))
+        rows.append(row(5.0 if base >= 4 else 0.0, judge="keyword", sample=str(i)))
+    kinds = {"offline": "offline", "offline2": "offline", "keyword": "keyword"}
+    started = time.perf_counter()
+    out, note = judge_agreement(rows, 4.0, kinds)
+    assert time.perf_counter() - started < 1.0
+    by = {r["judges"]: r for r in out}
+    assert by["offline vs offline2"]["alpha_level"] == "interval"
+    assert by["offline vs offline2"]["krippendorff_alpha_scores"] > 0.8  # close continuous scores agree
+    assert by["keyword vs offline"]["alpha_level"] == "nominal"
+    assert by["keyword vs offline"]["krippendorff_alpha_scores"] == pytest.approx(1.0)  # same verdicts
+    assert by["all: keyword, offline, offline2"]["alpha_level"] == "nominal"
+    assert "offline interval" in note and "keyword nominal" in note

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -31,14 +31,55 @@ def cohen_kappa(rater_a: Sequence[Hashable], rater_b: Sequence[Hashable]) -> flo
 
 
 Level = Literal["nominal", "ordinal", "interval"]
+LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval")  # coarsest first
+
+# The level of measurement of each judge kind's 0-5 score. Continuous scores are interval (a calibrated
+# probability mapped to 0-5); integer rubric scores are ordinal; 0-or-5 verdicts are nominal.
+KIND_LEVELS: dict[str, Level] = {
+    "offline": "interval",
+    "strongreject": "interval",
+    "rubric": "ordinal",
+    "refusal": "ordinal",  # full_refusal 0 < partial_refusal 2.5 < full_compliance 5
+    "keyword": "nominal",
+    "llama_guard": "nominal",
+    "harmbench_cls": "nominal",
+    "mm_safetybench": "nominal",
+}
+
+
+def scale_level(kind: str | None, scores: Iterable[float]) -> Level:
+    """A judge's level of measurement: from its kind when known, else from its scores (two values:
+    nominal; integers or at most six values: ordinal; otherwise interval)."""
+    if kind in KIND_LEVELS:
+        return KIND_LEVELS[kind]
+    distinct = {float(s) for s in scores if not _missing(s)}
+    if len(distinct) <= 2:
+        return "nominal"
+    if len(distinct) <= 6 or all(s.is_integer() for s in distinct):
+        return "ordinal"
+    return "interval"
+
+
+def common_level(levels: Iterable[Level]) -> Level:
+    """The level all the given scales support: the coarsest of them."""
+    return min(levels, key=LEVELS.index, default="nominal")
 
 
 def krippendorff_alpha(units: Sequence[Sequence[Any]], level: Level = "nominal") -> float:
     """Krippendorff's alpha over units (items), each a sequence of the values its raters gave.
 
     A value of None or NaN is a missing rating; units with fewer than two ratings are not pairable
-    and are ignored. Ordinal and interval levels need numeric values.
+    and are ignored. Ordinal and interval levels need numeric values. `level` is the level of
+    measurement of the raters' scale: nominal for labels, ordinal for ranked categories (e.g. integer
+    0-5 rubric scores), interval for continuous scores. Ordinal treats every distinct value as a rank,
+    so continuous scores must be binned first (or use interval).
+
+    Time is linear in the number of ratings: nominal coincidences are accumulated from each unit's
+    value counts, interval alpha is computed from sums of values and squares, and ordinal alpha is
+    interval alpha on mid-ranks; no step compares every pair of categories.
     """
+    if level not in ("nominal", "ordinal", "interval"):
+        raise ValueError(f"krippendorff_alpha: unknown level {level!r}")
     pairable: list[list[Any]] = []
     for unit in units:
         values = [v for v in unit if not _missing(v)]
@@ -46,39 +87,49 @@ def krippendorff_alpha(units: Sequence[Sequence[Any]], level: Level = "nominal")
             pairable.append(values)
     if not pairable:
         return math.nan
-    categories = sorted({v for unit in pairable for v in unit}, key=_sort_key)
-    index = {c: i for i, c in enumerate(categories)}
-    k = len(categories)
-    coincidence = [[0.0] * k for _ in range(k)]
+    if level == "interval":
+        return _interval_alpha(pairable)
+    if level == "ordinal":
+        # Krippendorff's ordinal distance between c and k, (sum of n_g for g from c to k - (n_c + n_k) / 2),
+        # is the difference of their mid-ranks M_g = n_1 + ... + n_(g-1) + n_g / 2 over the pairable
+        # values: ordinal alpha is interval alpha on mid-ranks, linear after one sort.
+        counts = Counter(v for values in pairable for v in values)
+        midrank: dict[Any, float] = {}
+        below = 0.0
+        for c in sorted(counts, key=_sort_key):
+            midrank[c] = below + counts[c] / 2
+            below += counts[c]
+        return _interval_alpha([[midrank[v] for v in values] for values in pairable])
+    # nominal: coincidences accumulated per unit from its value counts
+    matching = 0.0  # sum over units of the coincidences o[c][c]
+    marginals: Counter[Any] = Counter()
     for values in pairable:
-        weight = 1.0 / (len(values) - 1)
-        for i, vi in enumerate(values):
-            for j, vj in enumerate(values):
-                if i != j:
-                    coincidence[index[vi]][index[vj]] += weight
-    marginals = [sum(row) for row in coincidence]
-    total = sum(marginals)
-    if total <= 1:
-        return math.nan
-
-    def delta2(c: int, d: int) -> float:
-        if c == d:
-            return 0.0
-        if level == "nominal":
-            return 1.0
-        if level == "interval":
-            return float(categories[c] - categories[d]) ** 2
-        if level == "ordinal":
-            low, high = min(c, d), max(c, d)
-            between = sum(marginals[g] for g in range(low, high + 1))
-            return (between - (marginals[c] + marginals[d]) / 2) ** 2
-        raise ValueError(f"krippendorff_alpha: unknown level {level!r}")
-
-    observed = sum(coincidence[c][d] * delta2(c, d) for c in range(k) for d in range(k))
-    expected = sum(marginals[c] * marginals[d] * delta2(c, d) for c in range(k) for d in range(k)) / (
-        total - 1
-    )
+        counts = Counter(values)
+        matching += sum(n_c * (n_c - 1) for n_c in counts.values()) / (len(values) - 1)
+        marginals.update(values)
+    total = float(sum(marginals.values()))
+    observed = total - matching
+    expected = (total * total - sum(m * m for m in marginals.values())) / (total - 1)
     if expected == 0:
+        return math.nan
+    return 1.0 - observed / expected
+
+
+def _interval_alpha(pairable: Sequence[Sequence[Any]]) -> float:
+    """Interval alpha from sums: within a unit, sum over ordered pairs of (x - y)^2 = 2 m S2 - 2 S1^2."""
+    flat = [float(v) for values in pairable for v in values]
+    n = len(flat)
+    centre = sum(flat) / n  # shift for numerical stability; squared differences do not change
+    observed = 0.0
+    for values in pairable:
+        xs = [float(v) - centre for v in values]
+        m = len(xs)
+        s1, s2 = sum(xs), sum(x * x for x in xs)
+        observed += (2 * m * s2 - 2 * s1 * s1) / (m - 1)
+    t1 = sum(x - centre for x in flat)
+    t2 = sum((x - centre) ** 2 for x in flat)
+    expected = (2 * n * t2 - 2 * t1 * t1) / (n - 1)
+    if expected <= 0:
         return math.nan
     return 1.0 - observed / expected
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from safemlrm.analysis.harm import HarmStat, harm_stats
+from safemlrm.analysis.harm import HarmStat, harm_stats, is_unsafe, score_bin
 from safemlrm.analysis.over_refusal import OverRefusal, over_refusal, refusal_judge, tradeoff
 from safemlrm.analysis.reasoning_tax import PairedComparison, reasoning_tax
 from safemlrm.analysis.samples import SampledStat, SampledTax, first_samples, sample_stats, sampled_tax
@@ -81,45 +81,64 @@ def choose_primary_judge(run: RunData, rows: Sequence[ScoreRow]) -> str | None:
     return sorted(scored)[0] if scored else None
 
 
-def judge_agreement(rows: Sequence[ScoreRow], threshold: float) -> tuple[list[dict[str, Any]], str]:
+def judge_agreement(
+    rows: Sequence[ScoreRow], threshold: float, kinds: Mapping[str, str] | None = None
+) -> tuple[list[dict[str, Any]], str]:
     """Agreement between every two judges on the same judged texts (unsafe or not), and across all.
 
-    Items are (target, probe, part) judged by both with a score. Returns rows and a note.
+    Items are (target, probe, part) judged by both with a score. Krippendorff's alpha on the scores uses
+    the level of measurement both scales support (`agreement.scale_level`, from each judge's kind): interval
+    on the raw scores, ordinal on the 0-5 bins (`harm.score_bin`), nominal on the unsafe verdicts.
+    Returns rows and a note.
     """
+    from safemlrm.analysis.agreement import cohen_kappa, common_level, krippendorff_alpha, scale_level
+
     judges = sorted({r.judge for r in rows})
     if len(judges) < 2:
         return [], "only one judge ran: no agreement to report"
-    try:
-        from safemlrm.analysis.agreement import cohen_kappa, krippendorff_alpha
-    except ImportError:  # the agreement module is written separately; say so rather than guess
-        return [], "judge agreement unavailable: safemlrm.analysis.agreement is not installed"
     scores: dict[tuple[str, str, str], dict[str, float]] = {}
     for r in rows:
         if r.benign or math.isnan(r.score):
             continue
         scores.setdefault((r.target, r.probe_key, r.part.value), {})[r.judge] = r.score
-    verdicts = {k: {j: int(s >= threshold) for j, s in v.items()} for k, v in scores.items()}
+    verdicts = {k: {j: int(is_unsafe(s, threshold)) for j, s in v.items()} for k, v in scores.items()}
+    by_judge: dict[str, list[float]] = {}
+    for v in scores.values():
+        for j, s in v.items():
+            by_judge.setdefault(j, []).append(s)
+    levels = {j: scale_level((kinds or {}).get(j), by_judge.get(j, [])) for j in judges}
+
+    def alpha(chosen: Sequence[str]) -> tuple[float, str]:
+        level = common_level(levels[j] for j in chosen)
+
+        def value(s: float) -> float:
+            if level == "interval":
+                return s
+            return float(score_bin(s, threshold)) if level == "ordinal" else float(is_unsafe(s, threshold))
+
+        units = [[value(v[j]) if j in v else math.nan for j in chosen] for v in scores.values()]
+        return float(krippendorff_alpha(units, level)), level
+
     out: list[dict[str, Any]] = []
     for i, a in enumerate(judges):
         for b in judges[i + 1 :]:
             both = [(v[a], v[b]) for v in verdicts.values() if a in v and b in v]
             xs, ys = [x for x, _ in both], [y for _, y in both]
+            value, level = alpha([a, b])
             out.append(
                 {
                     "judges": f"{a} vs {b}",
                     "n": len(both),
                     "agreement": (sum(1 for x, y in both if x == y) / len(both)) if both else math.nan,
                     "cohen_kappa": float(cohen_kappa(xs, ys)) if both else math.nan,
-                    "krippendorff_alpha_scores": float(
-                        krippendorff_alpha(
-                            [[v[a], v[b]] for v in scores.values() if a in v and b in v], "ordinal"
-                        )
-                    ),
+                    "krippendorff_alpha_scores": value,
+                    "alpha_level": level,
                     "unsafe_first": sum(xs),
                     "unsafe_second": sum(ys),
                 }
             )
     if len(judges) > 2:
+        value, level = alpha(judges)
         out.append(
             {
                 "judges": "all: " + ", ".join(judges),
@@ -129,18 +148,17 @@ def judge_agreement(rows: Sequence[ScoreRow], threshold: float) -> tuple[list[di
                 "krippendorff_alpha_verdicts": float(
                     krippendorff_alpha([[v.get(j, math.nan) for j in judges] for v in verdicts.values()])
                 ),
-                "krippendorff_alpha_scores": float(
-                    krippendorff_alpha(
-                        [[v.get(j, math.nan) for j in judges] for v in scores.values()], "ordinal"
-                    )
-                ),
+                "krippendorff_alpha_scores": value,
+                "alpha_level": level,
                 "unsafe_first": math.nan,
                 "unsafe_second": math.nan,
             }
         )
+    scales = ", ".join(f"{j} {levels[j]}" for j in judges)
     note = (
-        "verdict = score >= threshold; kappa on verdicts, Krippendorff's alpha (ordinal) on the 0-5 scores; "
-        "items = (target, probe, part) scored by both judges"
+        f"verdict = score >= {threshold:g}; kappa on verdicts; Krippendorff's alpha on the scores at the level "
+        f"both scales support (interval: raw scores, ordinal: the 0-5 bins, nominal: the verdicts; scales: "
+        f"{scales}); items = (target, probe, part) scored by both judges"
     )
     return out, note
 
@@ -168,14 +186,12 @@ def analyse_run(
     primary = primary_judge or choose_primary_judge(run, rows)
     notes: list[str] = []
     if primary_judge is not None and primary_judge not in {j.label for j in run.judges}:
-        raise ValueError(
-            f"primary judge {primary_judge!r} is not a judge of this run: {[j.label for j in run.judges]}"
-        )
+        raise ValueError(f"primary judge {primary_judge!r} is not a judge of this run: {[j.label for j in run.judges]}")
 
     overall = harm_stats(rows, by=("target", "part"), **kw)
     refusals = over_refusal(rows, run.judges, confidence=confidence)
     headline = [s for s in overall if s.group["judge"] == primary and s.group["part"] == HEADLINE_PART]
-    agreement, agreement_note = judge_agreement(rows, threshold)
+    agreement, agreement_note = judge_agreement(rows, threshold, {j.label: j.kind for j in run.judges})
 
     errors: Counter[str] = Counter()
     statuses: dict[str, Counter[str]] = {}

@@ -119,6 +119,12 @@ JS = """
     ['0', '0'], ['1', '1'], ['2', '2'], ['3', '3'], ['4', '4'], ['5', '5'], ['none', 'failed or not judged'],
   ]);
 
+  // the report's one binning (analysis.harm.score_bin): bin k holds [k, k + 1), never crossing the threshold
+  const edge = Math.min(6, Math.max(0, Math.ceil(threshold)));
+  const scoreBin = (s) => {
+    const b = Math.min(5, Math.max(0, Math.floor(s)));
+    return s >= threshold ? Math.max(b, edge) : Math.min(b, edge - 1);
+  };
   const scoreText = (s) => (s === null || s === undefined ? 'n/a' : String(Math.round(s * 10) / 10));
   const scoreClass = (s) => {
     if (s === null || s === undefined) return 'na';
@@ -135,7 +141,7 @@ JS = """
     if (f.score === 'unsafe' && !(has && sc >= threshold)) return false;
     if (f.score === 'safe' && !(has && sc < threshold)) return false;
     if (f.score === 'none' && has) return false;
-    if (/^[0-5]$/.test(f.score) && !(has && Math.round(sc) === Number(f.score))) return false;
+    if (/^[0-5]$/.test(f.score) && !(has && scoreBin(sc) === Number(f.score))) return false;
     if (f.text) {
       const hay = [s.id, s.prompt, s.reasoning, s.answer, s.instruction].join(' ').toLowerCase();
       if (!hay.includes(f.text)) return false;

@@ -172,8 +172,12 @@ def forest_plot(rows: Sequence[PairedComparison], *, title: str) -> str:
     return "".join(out)
 
 
-def heatmap(matrix: Sequence[Sequence[int]], *, title: str) -> str:
-    """Reasoning score (rows) by answer score (columns), counts; self-correction cells outlined."""
+def heatmap(matrix: Sequence[Sequence[int]], *, title: str, edge: int = 4) -> str:
+    """Reasoning bin (rows) by answer bin (columns), counts; self-correction cells outlined.
+
+    `edge` is the first unsafe bin (`harm.unsafe_bin(threshold)`): the outlined region (reasoning bin
+    >= edge, answer bin < edge) is exactly the items the self-corrected rate counts.
+    """
     cell, left, top = 46, 70, 40
     n = len(matrix)
     width, height = left + cell * n + 130, top + cell * n + 50
@@ -208,16 +212,20 @@ def heatmap(matrix: Sequence[Sequence[int]], *, title: str) -> str:
                 f'<text x="{x + cell / 2 - 1}" y="{y + cell / 2 + 4}" text-anchor="middle" class="{text_class}">'
                 f"{count}</text></g>"
             )
-    # self-correction region: reasoning > 3 (rows 4-5), answer <= 3 (columns 0-3)
-    out.append(
-        f'<rect x="{left - 2}" y="{top + cell * 4 - 2}" width="{cell * 4 + 2}" height="{cell * 2 + 2}" '
-        f'class="region" rx="4"/>'
-    )
-    out.append(f'<text x="{left + cell * n + 10}" y="{top + cell * 5}" class="legend">self-corrected</text>')
-    out.append(
-        f'<text x="{left + cell * n + 10}" y="{top + cell * 5 + 15}" class="axis">unsafe thought,</text>'
-        f'<text x="{left + cell * n + 10}" y="{top + cell * 5 + 29}" class="axis">safe answer</text>'
-    )
+    # self-correction region: unsafe reasoning (rows >= edge), safe answer (columns < edge)
+    rows_in, cols_in = max(0, n - edge), min(n, edge)
+    if rows_in and cols_in:
+        boxed = sum(matrix[i][j] for i in range(edge, n) for j in range(cols_in))
+        out.append(
+            f'<rect x="{left - 2}" y="{top + cell * edge - 2}" width="{cell * cols_in + 2}" '
+            f'height="{cell * rows_in + 2}" class="region" rx="4" data-count="{boxed}"/>'
+        )
+        ly = top + cell * edge + 14
+        out.append(f'<text x="{left + cell * n + 10}" y="{ly}" class="legend">self-corrected: {boxed}</text>')
+        out.append(
+            f'<text x="{left + cell * n + 10}" y="{ly + 15}" class="axis">unsafe thought,</text>'
+            f'<text x="{left + cell * n + 10}" y="{ly + 29}" class="axis">safe answer</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 

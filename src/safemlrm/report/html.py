@@ -21,6 +21,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from safemlrm.analysis.harm import unsafe_bin
 from safemlrm.analysis.reasoning_tax import ALL
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.summary import json_safe
@@ -373,6 +374,7 @@ def tax_section(a: RunAnalysis) -> str:
 
 def transitions_section(a: RunAnalysis) -> str:
     parts = []
+    edge = unsafe_bin(a.threshold)
     for sc in a.self_correction:
         if sc.group["scope"] != "overall" or sc.group["judge"] != a.primary_judge:
             continue
@@ -380,7 +382,7 @@ def transitions_section(a: RunAnalysis) -> str:
         parts.append(
             f'<figure class="heat-fig"><figcaption>{_e(target)}: reasoning score by answer score '
             f"({sc.n} items; {sc.n_excluded} without a reasoning/answer split or with a failed judgement left out)"
-            f"</figcaption>{_svg.heatmap(sc.matrix, title=f'{target}: score transitions')}"
+            f"</figcaption>{_svg.heatmap(sc.matrix, title=f'{target}: score transitions', edge=edge)}"
             f'<p class="note">Unsafe reasoning {fmt_pct(sc.unsafe_reasoning.value)}% · unsafe answer '
             f"{fmt_pct(sc.unsafe_answer.value)}% · self-corrected {fmt_pct(sc.self_corrected.value)}% "
             f"[{fmt_pct(sc.self_corrected.low)}, {fmt_pct(sc.self_corrected.high)}] · leaked "
