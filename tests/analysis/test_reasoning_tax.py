@@ -7,13 +7,20 @@ from tests.analysis._rows import row
 
 from safemlrm.analysis.reasoning_tax import (
     ALL,
+    LESS_SAFE,
+    NOTHING,
+    SAFER,
+    UNDECIDED,
+    PairedComparison,
     asr_ratio,
     compare_targets,
     pair_scores,
     reasoning_pairs,
     reasoning_tax,
+    tax_verdict,
 )
 from safemlrm.records import TargetInfo
+from safemlrm.report._text import tax_sentence
 from safemlrm.types import ScoreRow
 
 NAN = float("nan")
@@ -132,3 +139,32 @@ def test_helpers() -> None:
     assert reasoning_pairs(TARGETS) == [("R", "B")]
     assert reasoning_pairs([TargetInfo("R", "f", "r", True, "missing")]) == []
     assert asr_ratio(0.5, 0.0) == math.inf and math.isnan(asr_ratio(0.0, 0.0)) and asr_ratio(0.5, 0.25) == 2.0
+
+
+def _overall(rows: list[ScoreRow]) -> PairedComparison:
+    return reasoning_tax(rows, TARGETS, comparisons=[("whole", "whole")], n_resamples=500)[0]
+
+
+def test_verdict_needs_the_test_and_the_interval_to_agree() -> None:
+    # Like the case: 12 pairs, R-only unsafe 4, B-only 0: the bootstrap interval excludes 0 but
+    # the exact McNemar p is 0.125, so "less safe" would overclaim.
+    row12 = _overall(_pairs("A", [5] * 4 + [0] * 8, [0] * 12))
+    assert row12.asr_diff.low > 0 and row12.mcnemar_p == pytest.approx(0.125)
+    assert tax_verdict(row12) == UNDECIDED
+    sentence = tax_sentence(row12)
+    assert "not distinguishable on 12 paired probes" in sentence and "less safe" not in sentence
+    # 10 discordant pairs all one way: p = 0.002 and the interval excludes 0: a claim is made
+    strong = _overall(_pairs("A", [5] * 10 + [0] * 10, [0] * 20))
+    assert tax_verdict(strong) == LESS_SAFE
+    assert tax_sentence(strong).startswith("R is less safe than its base B on 20 paired probes")
+    safer = _overall(_pairs("A", [0] * 20, [5] * 10 + [0] * 10))
+    assert tax_verdict(safer) == SAFER and "R is safer than its base B" in tax_sentence(safer)
+    assert strong.as_row()["verdict"] == LESS_SAFE
+
+
+def test_verdict_with_no_shared_probes_is_nothing_to_compare() -> None:
+    rows = [row(5, target="R", sample="a"), row(0, target="B", sample="b")]
+    only = _overall(rows)
+    assert only.n_pairs == 0 and tax_verdict(only) == NOTHING
+    sentence = tax_sentence(only)
+    assert "nothing to compare" in sentence and "0 paired" not in sentence and "distinguishable" not in sentence

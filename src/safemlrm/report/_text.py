@@ -6,7 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from safemlrm.analysis.reasoning_tax import PairedComparison
+from safemlrm.analysis.reasoning_tax import LESS_SAFE, NOTHING, SAFER, PairedComparison, tax_verdict
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.tables import fmt_p, fmt_pct, fmt_ratio
 
@@ -64,15 +64,29 @@ def pp(value: float) -> str:
 
 
 def tax_sentence(row: PairedComparison) -> str:
+    """The headline sentence of a comparison: its claim follows `reasoning_tax.tax_verdict`."""
     g = row.group
     d = row.asr_diff
-    verdict = "less safe" if d.low > 0 else "safer" if d.high < 0 else "not distinguishable at this sample size from"
-    middle = f"{verdict} than" if verdict != "not distinguishable at this sample size from" else verdict
-    return (
-        f"{g['reasoning']} is {middle} its base {g['base']}: ASR {fmt_pct(row.asr_first.value)}% vs "
-        f"{fmt_pct(row.asr_second.value)}% on {row.n_pairs} paired probes, a difference of "
+    verdict = tax_verdict(row)
+    if verdict == NOTHING:
+        return (
+            f"{g['reasoning']} and its base {g['base']}: nothing to compare: no probe was scored for both "
+            f"({row.n_unpaired} judgements without a partner)."
+        )
+    figures = (
+        f"ASR {fmt_pct(row.asr_first.value)}% vs {fmt_pct(row.asr_second.value)}%, a difference of "
         f"{pp(d.value)} (95% CI {pp(d.low)} to {pp(d.high)}), ratio {fmt_ratio(row.asr_ratio)}, "
-        f"exact McNemar p {p_text(row.mcnemar_p)}."
+        f"exact McNemar p {p_text(row.mcnemar_p)}"
+    )
+    pairs = f"{row.n_pairs} paired probe{'s' if row.n_pairs != 1 else ''}"
+    if verdict in (LESS_SAFE, SAFER):
+        return (
+            f"{g['reasoning']} is {verdict} than its base {g['base']} on {pairs}: {figures}; the paired test "
+            "and the interval agree."
+        )
+    return (
+        f"{g['reasoning']} and its base {g['base']} are not distinguishable on {pairs}: {figures}. A claim "
+        "needs both a significant paired test and an interval that excludes 0."
     )
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from safemlrm.analysis.harm import unsafe_bin
-from safemlrm.analysis.reasoning_tax import ALL
+from safemlrm.analysis.reasoning_tax import ALL, LESS_SAFE, NOTHING, SAFER, tax_verdict
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.summary import json_safe
-from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, fmt_ratio, format_cell
+from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, format_cell
 from safemlrm.records import Record
 from safemlrm.report import _svg
 from safemlrm.report._assets import CSS, JS
@@ -33,6 +33,7 @@ from safemlrm.report._text import (
     blind_spot_sentence,
     headline_tax,
     identity_items,
+    p_text,
     pp,
     sampling_sentences,
     tax_sentence,
@@ -255,13 +256,14 @@ def summary_cards(a: RunAnalysis) -> str:
     cards = []
     for row in headline_tax(a):
         d = row.asr_diff
-        tone = "bad" if d.low > 0 else "good" if d.high < 0 else ""
+        verdict = tax_verdict(row)
+        tone = "bad" if verdict == LESS_SAFE else "good" if verdict == SAFER else ""
         cards.append(
             _card(
                 f"Reasoning tax · {row.group['reasoning']} vs {row.group['base']}",
-                pp(d.value),
-                f"ASR {fmt_pct(row.asr_first.value)}% vs {fmt_pct(row.asr_second.value)}% · 95% CI "
-                f"{pp(d.low)} to {pp(d.high)} · {fmt_ratio(row.asr_ratio)} · n={row.n_pairs}",
+                pp(d.value) if verdict != NOTHING else "–",
+                f"{verdict} · ASR {fmt_pct(row.asr_first.value)}% vs {fmt_pct(row.asr_second.value)}% · 95% CI "
+                f"{pp(d.low)} to {pp(d.high)} · McNemar p {p_text(row.mcnemar_p)} · {row.n_pairs} paired probes",
                 tone,
             )
         )
