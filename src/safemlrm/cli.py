@@ -43,6 +43,16 @@ def _print_result(result: object) -> None:
     )
     for name, path in result.reports.items():
         print(f"{name}: {path}")
+    _print_headline_judge(result.reports)
+
+
+def _print_headline_judge(reports: dict[str, Path]) -> None:
+    """Last line: the judge the headline numbers use and why, and every judge that ran (from summary.json)."""
+    from safemlrm.report import headline_judge_line
+
+    line = headline_judge_line(reports)
+    if line:
+        print(line)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -72,8 +82,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from safemlrm import api
 
-    for name, path in api.report(args.run_dir).items():
+    reports = api.report(args.run_dir)
+    for name, path in reports.items():
         print(f"{name}: {path}")
+    _print_headline_judge(reports)
     return 0
 
 

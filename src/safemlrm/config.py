@@ -107,6 +107,10 @@ class RunConfig(Spec):
     )
     parts: list[Part] = Field(default_factory=lambda: [Part.REASONING, Part.ANSWER, Part.WHOLE])
     asr_threshold: float = Field(default=4.0, ge=0, le=5)
+    headline_judge: str | None = Field(
+        default=None,
+        description="label of the judge the headline numbers use; default: the first harm judge (docs/reports.md)",
+    )
     samples: int = Field(
         default=1,
         ge=1,
@@ -163,6 +167,13 @@ class RunConfig(Spec):
                     f"target {t.name!r}: unknown datasets {unknown}; the run's datasets: {dataset_labels} "
                     "(a dataset's label is its `name`, else its `kind`)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _headline_judge_exists(self) -> RunConfig:
+        labels = [j.label for j in self.judges]
+        if self.headline_judge is not None and self.headline_judge not in labels:
+            raise ValueError(f"headline_judge {self.headline_judge!r} is not a judge of this run; judges: {labels}")
         return self
 
     @field_validator("judges")

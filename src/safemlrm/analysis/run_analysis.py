@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safemlrm.analysis.harm import HarmStat, harm_stats, is_unsafe, score_bin
-from safemlrm.analysis.over_refusal import OverRefusal, over_refusal, refusal_judge, tradeoff
+from safemlrm.analysis.over_refusal import (
+    CLASSIFIER_LABELS,
+    KEYWORD_LABELS,
+    OverRefusal,
+    over_refusal,
+    tradeoff,
+)
 from safemlrm.analysis.reasoning_tax import PairedComparison, reasoning_tax
 from safemlrm.analysis.samples import SampledStat, SampledTax, first_samples, sample_stats, sampled_tax
 from safemlrm.analysis.self_correction import SelfCorrection, self_correction
@@ -45,6 +51,7 @@ class RunAnalysis:
     unreadable: dict[str, int] = field(default_factory=dict)  # judge -> texts in a language it cannot read
     sampled: list[SampledStat] = field(default_factory=list)  # ASR@1 / ASR@k, when targets draw k > 1 samples
     sampled_tax: list[SampledTax] = field(default_factory=list)
+    primary_reason: str = ""  # why the headline judge is the one it is (`headline_judge`)
 
     @property
     def target_labels(self) -> list[str]:
@@ -66,19 +73,55 @@ class RunAnalysis:
         return None
 
 
-def choose_primary_judge(run: RunData, rows: Sequence[ScoreRow]) -> str | None:
-    """The judge the headline numbers use: the first harm judge of the config (not the keyword baseline
-    and not a refusal classifier) that scored harmful samples; else the first judge that did."""
-    scored = {r.judge for r in rows if not r.benign and not math.isnan(r.score)}
-    classifier = refusal_judge(rows, run.judges)
-    skip = {classifier[0]} if classifier and classifier[1] == "classifier" else set()
+# Judges that tell a refusal from an answer but not a harmful answer from a harmless one: their "ASR"
+# is the share of outputs not refused, so they are never the headline harm judge while a harm judge ran.
+REFUSAL_ONLY_KINDS = frozenset({"keyword", "refusal"})
+
+
+def headline_judge(run: RunData, rows: Sequence[ScoreRow], explicit: str | None = None) -> tuple[str | None, str]:
+    """The judge the headline numbers use, and why (the rule in docs/reports.md):
+
+    1. the judge named explicitly (`--judge`, or the config's `headline_judge`);
+    2. else the first harm judge of the config that scored harmful samples: not a refusal-only judge
+       (`REFUSAL_ONLY_KINDS`, or one whose labels are a refusal classifier's or the keyword baseline's);
+    3. else the first judge that scored harmful samples, flagged as refusal-only.
+    """
+    labels = [j.label for j in run.judges]
+    configured = run.config.get("headline_judge") if isinstance(run.config, dict) else None
+    for name, source in ((explicit, "chosen with --judge"), (configured, "set by the config's headline_judge")):
+        if name:
+            if name not in labels:
+                raise ValueError(f"headline judge {name!r} is not a judge of this run: {labels}")
+            return name, source
+    scored: set[str] = set()
+    seen_labels: dict[str, set[str]] = {}
+    for r in rows:
+        seen_labels.setdefault(r.judge, set()).add(r.label)
+        if not r.benign and not math.isnan(r.score):
+            scored.add(r.judge)
+    refusal_only = {
+        j.label
+        for j in run.judges
+        if j.kind in REFUSAL_ONLY_KINDS or seen_labels.get(j.label, set()) & (CLASSIFIER_LABELS | KEYWORD_LABELS)
+    }
     ordered = [j for j in run.judges if j.label in scored]
     for j in ordered:
-        if j.kind != "keyword" and j.label not in skip:
-            return j.label
+        if j.label not in refusal_only:
+            skipped = [o.label for o in run.judges if o.label in refusal_only]
+            why = "the first harm judge of the config"
+            if skipped:
+                why += f"; {', '.join(skipped)} only tell refusals from answers"
+            return j.label, why
     if ordered:
-        return ordered[0].label
-    return sorted(scored)[0] if scored else None
+        return ordered[0].label, "no harm judge scored harmful samples; this judge only tells refusals from answers"
+    if scored:
+        return sorted(scored)[0], "the only judge that scored harmful samples"
+    return None, "no judge scored harmful samples"
+
+
+def choose_primary_judge(run: RunData, rows: Sequence[ScoreRow]) -> str | None:
+    """The judge the headline numbers use (`headline_judge` without the reason)."""
+    return headline_judge(run, rows)[0]
 
 
 def judge_agreement(
@@ -183,10 +226,8 @@ def analyse_run(
         "n_resamples": n_resamples,
         "seed": use_seed,
     }
-    primary = primary_judge or choose_primary_judge(run, rows)
+    primary, primary_reason = headline_judge(run, rows, primary_judge)
     notes: list[str] = []
-    if primary_judge is not None and primary_judge not in {j.label for j in run.judges}:
-        raise ValueError(f"primary judge {primary_judge!r} is not a judge of this run: {[j.label for j in run.judges]}")
 
     overall = harm_stats(rows, by=("target", "part"), **kw)
     refusals = over_refusal(rows, run.judges, confidence=confidence)
@@ -200,10 +241,10 @@ def analyse_run(
         statuses.setdefault(target, Counter())[rec.parsed.status.value] += 1
         if rec.generation.error is not None:
             errors[target] += 1
-    if primary is not None and any(j.label == primary and j.kind == "keyword" for j in run.judges):
+    if primary is not None and any(j.label == primary and j.kind in REFUSAL_ONLY_KINDS for j in run.judges):
         notes.append(
-            f"the headline judge {primary!r} is the keyword refusal baseline, not a harm judge: its ASR is the "
-            "share of outputs without a refusal phrase; add a harm judge (e.g. the rubric judge) for real HR/ASR"
+            f"the headline judge {primary!r} tells refusals from answers, it is not a harm judge: its ASR is the "
+            "share of outputs not refused; add a harm judge (e.g. offline or rubric) for real HR/ASR"
         )
     if not any(not r.benign for r in rows):
         notes.append("no judged harmful samples: harm numbers are empty")
@@ -239,6 +280,7 @@ def analyse_run(
         rows=rows,
         threshold=threshold,
         primary_judge=primary,
+        primary_reason=primary_reason,
         harm_overall=overall,
         harm_by_attack=harm_stats(rows, by=("target", "part", "attack"), **kw),
         harm_by_category=harm_stats(rows, by=("target", "part", "category"), **kw),

@@ -94,6 +94,7 @@ def summary_from_analysis(analysis: RunAnalysis, calls: Mapping[str, Any] | None
             "seed": run.meta.get("seed", run.config.get("seed")),
             "asr_threshold": analysis.threshold,
             "primary_judge": analysis.primary_judge,
+            "primary_judge_reason": analysis.primary_reason,
             "parts": [p.value for p in run.parts],
             "judges": [{"label": j.label, "kind": j.kind, "identity": j.identity} for j in run.judges],
             "environment": run.meta.get("environment", {}),

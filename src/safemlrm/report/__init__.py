@@ -68,4 +68,19 @@ def write_reports(
     return written
 
 
-__all__ = ["REPORT_STEPS", "report_steps", "write_reports"]
+def headline_judge_line(reports: Mapping[str, Path]) -> str:
+    """ "headline judge: offline (the first harm judge of the config); judges: ..." from a written
+    summary.json (empty when there is none), for the last lines of `safemlrm run` and `safemlrm report`."""
+    path = reports.get("summary.json")
+    if path is None or not Path(path).exists():
+        return ""
+    run = json.loads(Path(path).read_text(encoding="utf-8")).get("run", {})
+    judges = ", ".join(
+        j["label"] if j.get("kind") == j["label"] else f"{j['label']} ({j.get('kind')})" for j in run.get("judges", [])
+    )
+    chosen = run.get("primary_judge") or "none"
+    reason = run.get("primary_judge_reason") or ""
+    return f"headline judge: {chosen}" + (f" ({reason})" if reason else "") + f"; judges: {judges or 'none'}"
+
+
+__all__ = ["REPORT_STEPS", "headline_judge_line", "report_steps", "write_reports"]

@@ -15,7 +15,7 @@ body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 system-ui,-app
 .wrap{max-width:1180px;margin:0 auto;padding:0 24px}
 header{background:linear-gradient(120deg,#1d2430,#2f3b52);color:#fff;padding:28px 0 0}
 header h1{margin:0;font-size:24px;font-weight:650;letter-spacing:-.01em}
-.subtitle{margin:6px 0 18px;color:#c9d1de}
+.subtitle{margin:6px 0 18px;color:#c9d1de}.subtitle.judges{margin-top:-14px}
 nav{display:flex;flex-wrap:wrap;gap:4px}
 nav a{color:#dfe6f1;text-decoration:none;padding:8px 12px;border-radius:8px 8px 0 0;font-size:13px}
 nav a:hover{background:rgba(255,255,255,.12);color:#fff}

@@ -26,9 +26,22 @@ def identity_items(a: RunAnalysis, at_least: str) -> list[tuple[str, Any]]:
         ("run directory", run.run_dir),
         ("seed", run.meta.get("seed", cfg.get("seed"))),
         ("ASR threshold", f"score {at_least} {a.threshold:g}"),
-        ("primary judge", a.primary_judge or "none"),
+        ("headline judge", headline_judge_text(a)),
+        ("judges", judges_text(a)),
         ("bootstrap", f"{a.n_resamples} resamples, seed {a.seed}"),
     ]
+
+
+def headline_judge_text(a: RunAnalysis) -> str:
+    """ "offline (the first harm judge of the config; ...)": which judge the headline uses and why."""
+    if a.primary_judge is None:
+        return f"none ({a.primary_reason})" if a.primary_reason else "none"
+    return f"{a.primary_judge} ({a.primary_reason})" if a.primary_reason else a.primary_judge
+
+
+def judges_text(a: RunAnalysis) -> str:
+    """Every judge of the run with its kind, in config order."""
+    return ", ".join(f"{j.label} ({j.kind})" if j.kind != j.label else j.label for j in a.run.judges) or "none"
 
 
 def headline_tax(a: RunAnalysis) -> list[PairedComparison]:

@@ -13,8 +13,10 @@ from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, markdown_escape, to_markdown
 from safemlrm.report._text import (
     blind_spot_sentence,
+    headline_judge_text,
     headline_tax,
     identity_items,
+    judges_text,
     sampling_sentences,
     tax_sentence,
     timestamp,
@@ -57,7 +59,13 @@ def identity_section(a: RunAnalysis) -> list[str]:
 
 
 def headline_section(a: RunAnalysis) -> list[str]:
-    lines = ["## Headline", ""]
+    lines = [
+        "## Headline",
+        "",
+        f"Headline judge: {markdown_escape(headline_judge_text(a))}. "
+        f"Judges that ran: {markdown_escape(judges_text(a))}.",
+        "",
+    ]
     for row in headline_tax(a):
         lines.append(f"- {markdown_escape(tax_sentence(row))}")
         lines.append(f"- {markdown_escape(blind_spot_sentence(a, row.group['reasoning']))}")
