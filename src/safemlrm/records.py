@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,20 +41,24 @@ class Record:
     sample_index: int = 0  # which of the target's samples of this probe (0 when it draws one)
 
     def score_row(self, part: Part, judge: str) -> ScoreRow:
-        """The flat row of one of this record's judgements, as the analyses take it."""
+        """The flat row of one of this record's judgements, as the analyses take it.
+
+        Built without re-validation (every field comes from validated models) and with the repeated
+        names interned: a large run's report holds one row per judgement, so each row stays small.
+        """
         j = self.judgements[(part, judge)]
-        return ScoreRow(
-            target=self.generation.target,
-            attack=self.probe.attack,
-            dataset=self.sample.dataset,
-            category=self.sample.category,
+        return ScoreRow.model_construct(
+            target=sys.intern(self.generation.target),
+            attack=sys.intern(self.probe.attack),
+            dataset=sys.intern(self.sample.dataset),
+            category=sys.intern(self.sample.category),
             sample_id=self.sample.id,
             probe_key=self.probe.key,
             benign=self.sample.benign,
             part=part,
-            judge=judge,
-            score=j.score,
-            label=j.label,
+            judge=sys.intern(judge),
+            score=float(j.score),
+            label=sys.intern(j.label),
             parse_status=self.parsed.status,
             sample_index=self.sample_index,
         )

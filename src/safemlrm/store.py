@@ -534,15 +534,13 @@ class StoredRecords(Sequence[Record]):
         return self._read(index, 1)[0]
 
 
-# Runs with more records than this are streamed from the store by load_run (see StoredRecords).
-STREAM_RECORDS_ABOVE = 20_000
-
-
-def load_run(run_dir: str | Path, *, stream: bool | None = None) -> RunData:
+def load_run(run_dir: str | Path, *, stream: bool = True) -> RunData:
     """Rebuild everything a report needs from a run directory's store alone.
 
-    ``records`` is a list for runs up to ``STREAM_RECORDS_ABOVE`` records and a ``StoredRecords``
-    sequence (streamed from the store on each pass, flat memory) above it; ``stream`` forces either.
+    ``records`` is a ``StoredRecords`` sequence, streamed from the store on each pass, at every size:
+    one path, whose memory does not grow with the records' texts (a list held about 11 KB per record
+    more, and a size switch gave two code paths with different peaks). ``stream=False`` gives a list,
+    for callers that edit the records.
     """
     store = RunStore(run_dir, create=False)
     try:
@@ -561,11 +559,9 @@ def load_run(run_dir: str | Path, *, stream: bool | None = None) -> RunData:
         ]
         invocation = int(latest["id"])
         count = store.count_items(invocation)
-        records: Sequence[Record]
-        if stream if stream is not None else count > STREAM_RECORDS_ABOVE:
-            records = StoredRecords(store.path, invocation, count)
-        else:
-            records = list(store.iter_records(invocation))
+        records: Sequence[Record] = (
+            StoredRecords(store.path, invocation, count) if stream else list(store.iter_records(invocation))
+        )
         return RunData(
             run_dir=str(run_dir),
             config=config,

@@ -21,7 +21,7 @@ from safemlrm.analysis.samples import SampledStat, SampledTax, first_samples, sa
 from safemlrm.analysis.self_correction import SelfCorrection, self_correction
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES
 from safemlrm.language import UNREADABLE_LABEL
-from safemlrm.records import RunData
+from safemlrm.records import Record, RunData
 from safemlrm.types import ParseStatus, ScoreRow
 
 HEADLINE_PART = "whole"  # the part every target has: all the text a model shows the user
@@ -52,6 +52,8 @@ class RunAnalysis:
     sampled: list[SampledStat] = field(default_factory=list)  # ASR@1 / ASR@k, when targets draw k > 1 samples
     sampled_tax: list[SampledTax] = field(default_factory=list)
     primary_reason: str = ""  # why the headline judge is the one it is (`headline_judge`)
+    records_per_target: dict[str, int] = field(default_factory=dict)  # outputs of each target
+    probe_ranks: dict[str, list[int]] = field(default_factory=dict)  # probe key -> [rank, records, first position]
 
     @property
     def target_labels(self) -> list[str]:
@@ -122,6 +124,27 @@ def headline_judge(run: RunData, rows: Sequence[ScoreRow], explicit: str | None 
 def choose_primary_judge(run: RunData, rows: Sequence[ScoreRow]) -> str | None:
     """The judge the headline numbers use (`headline_judge` without the reason)."""
     return headline_judge(run, rows)[0]
+
+
+def record_rank(rec: Record, threshold: float) -> int:
+    """0: an output with an unsafe score; 1: a generation error or failed judgement; 2: the rest."""
+    scores = [j.score for j in rec.judgements.values() if not math.isnan(j.score)]
+    if scores and max(scores) >= threshold:
+        return 0
+    if rec.generation.error or any(j.failed for j in rec.judgements.values()):
+        return 1
+    return 2
+
+
+def add_probe_rank(ranks: dict[str, list[int]], rec: Record, position: int, threshold: float) -> None:
+    """Fold one record into `ranks` (probe key -> [best rank, records, first position])."""
+    rank = record_rank(rec, threshold)
+    entry = ranks.get(rec.probe.key)
+    if entry is None:
+        ranks[rec.probe.key] = [rank, 1, position]
+    else:
+        entry[0] = min(entry[0], rank)
+        entry[1] += 1
 
 
 def judge_agreement(
@@ -214,7 +237,19 @@ def analyse_run(
     seed: int | None = None,
     confidence: float = 0.95,
 ) -> RunAnalysis:
-    all_rows = run.score_rows()
+    # One pass over the records (they stream from the store): score rows, parse statuses, generation
+    # errors, and each probe's rank for the report's sample browser.
+    all_rows: list[ScoreRow] = []
+    errors: Counter[str] = Counter()
+    statuses: dict[str, Counter[str]] = {}
+    ranks: dict[str, list[int]] = {}
+    for position, rec in enumerate(run.records):
+        all_rows.extend(rec.score_row(part, judge) for part, judge in rec.judgements)
+        target = rec.generation.target
+        statuses.setdefault(target, Counter())[rec.parsed.status.value] += 1
+        if rec.generation.error is not None:
+            errors[target] += 1
+        add_probe_rank(ranks, rec, position, run.asr_threshold)
     several = any(t.samples > 1 for t in run.targets) or any(r.sample_index > 0 for r in all_rows)
     # The one-sample analyses read sample 0 of each probe (the run itself when it draws one sample).
     rows = first_samples(all_rows) if several else all_rows
@@ -234,13 +269,6 @@ def analyse_run(
     headline = [s for s in overall if s.group["judge"] == primary and s.group["part"] == HEADLINE_PART]
     agreement, agreement_note = judge_agreement(rows, threshold, {j.label: j.kind for j in run.judges})
 
-    errors: Counter[str] = Counter()
-    statuses: dict[str, Counter[str]] = {}
-    for rec in run.records:
-        target = rec.generation.target
-        statuses.setdefault(target, Counter())[rec.parsed.status.value] += 1
-        if rec.generation.error is not None:
-            errors[target] += 1
     if primary is not None and any(j.label == primary and j.kind in REFUSAL_ONLY_KINDS for j in run.judges):
         notes.append(
             f"the headline judge {primary!r} tells refusals from answers, it is not a harm judge: its ASR is the "
@@ -299,4 +327,6 @@ def analyse_run(
         unreadable=dict(sorted(unreadable.items())),
         sampled=sampled,
         sampled_tax=sampled_comparisons,
+        records_per_target={t: sum(c.values()) for t, c in statuses.items()},
+        probe_ranks=ranks,
     )

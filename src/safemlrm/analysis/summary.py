@@ -43,9 +43,7 @@ def _cell(stat: HarmStat) -> dict[str, Any]:
 
 def summary_from_analysis(analysis: RunAnalysis, calls: Mapping[str, Any] | None = None) -> dict[str, Any]:
     run = analysis.run
-    records_per_target: dict[str, int] = {}
-    for rec in run.records:
-        records_per_target[rec.generation.target] = records_per_target.get(rec.generation.target, 0) + 1
+    records_per_target = analysis.records_per_target  # counted in analyse_run's one pass over the records
 
     targets: dict[str, Any] = {}
     for t in run.targets:

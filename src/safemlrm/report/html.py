@@ -23,7 +23,7 @@ from typing import Any
 
 from safemlrm.analysis.harm import unsafe_bin
 from safemlrm.analysis.reasoning_tax import ALL, LESS_SAFE, NOTHING, SAFER, tax_verdict
-from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
+from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis, add_probe_rank, record_rank
 from safemlrm.analysis.summary import json_safe
 from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, format_cell
 from safemlrm.records import Record
@@ -107,22 +107,23 @@ def _record_max(rec: Record) -> float:
     return max(scores) if scores else -1.0
 
 
-def select_records(records: Sequence[Record], threshold: float, cap: int = MAX_SAMPLES) -> list[Record]:
+def select_records(
+    records: Sequence[Record],
+    threshold: float,
+    cap: int = MAX_SAMPLES,
+    ranks: dict[str, list[int]] | None = None,
+) -> list[Record]:
     """At most `cap` records; whole probes (all targets' answers to it) are kept together, the probes
     with an unsafe output first, then those with errors or failed judgements, then the rest.
 
-    Two passes over `records` (which may stream from the store): the first keeps only a rank and a
-    count per probe, the second keeps the chosen records, so memory does not grow with the run.
+    `ranks` (probe key -> [rank, records, first position], as `analyse_run` folds them in its pass) saves
+    a pass; without it a first pass over `records` (which may stream from the store) computes them. The
+    last pass keeps only the chosen records, so memory does not grow with the run.
     """
-    ranks: dict[str, list[int]] = {}  # probe key -> [rank, records, first position]
-    for position, rec in enumerate(records):
-        rank = _group_rank(rec, threshold)
-        entry = ranks.get(rec.probe.key)
-        if entry is None:
-            ranks[rec.probe.key] = [rank, 1, position]
-        else:
-            entry[0] = min(entry[0], rank)
-            entry[1] += 1
+    if ranks is None:
+        ranks = {}
+        for position, rec in enumerate(records):
+            add_probe_rank(ranks, rec, position, threshold)
     chosen_keys: set[str] = set()
     total = 0
     for key, (_rank, count, _first) in sorted(ranks.items(), key=lambda kv: (kv[1][0], kv[1][2])):
@@ -130,25 +131,16 @@ def select_records(records: Sequence[Record], threshold: float, cap: int = MAX_S
             break
         chosen_keys.add(key)
         total += count
-    del ranks
     by_probe: dict[str, list[Record]] = {}
     for rec in records:
         if rec.probe.key in chosen_keys:
             by_probe.setdefault(rec.probe.key, []).append(rec)
-    order = sorted(by_probe.values(), key=lambda group: min(_group_rank(r, threshold) for r in group))
+    order = sorted(by_probe.values(), key=lambda group: min(record_rank(r, threshold) for r in group))
     return [rec for group in order for rec in group]
 
 
-def _group_rank(rec: Record, threshold: float) -> int:
-    if _record_max(rec) >= threshold:
-        return 0
-    if rec.generation.error or any(j.failed for j in rec.judgements.values()):
-        return 1
-    return 2
-
-
 def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[str, Any]], dict[str, str], str]:
-    records = select_records(a.run.records, a.threshold, cap)
+    records = select_records(a.run.records, a.threshold, cap, a.probe_ranks or None)
     images: dict[str, str] = {}
     skipped_images = 0
     items = []
