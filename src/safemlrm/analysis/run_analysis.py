@@ -53,6 +53,7 @@ class RunAnalysis:
     sampled_tax: list[SampledTax] = field(default_factory=list)
     primary_reason: str = ""  # why the headline judge is the one it is (`headline_judge`)
     records_per_target: dict[str, int] = field(default_factory=dict)  # outputs of each target
+    benign_per_target: dict[str, int] = field(default_factory=dict)  # outputs to benign prompts
     probe_ranks: dict[str, list[int]] = field(default_factory=dict)  # probe key -> [rank, records, first position]
 
     @property
@@ -243,12 +244,15 @@ def analyse_run(
     errors: Counter[str] = Counter()
     statuses: dict[str, Counter[str]] = {}
     ranks: dict[str, list[int]] = {}
+    benign: Counter[str] = Counter()
     for position, rec in enumerate(run.records):
         all_rows.extend(rec.score_row(part, judge) for part, judge in rec.judgements)
         target = rec.generation.target
         statuses.setdefault(target, Counter())[rec.parsed.status.value] += 1
         if rec.generation.error is not None:
             errors[target] += 1
+        if rec.sample.benign:
+            benign[target] += 1
         add_probe_rank(ranks, rec, position, run.asr_threshold)
     several = any(t.samples > 1 for t in run.targets) or any(r.sample_index > 0 for r in all_rows)
     # The one-sample analyses read sample 0 of each probe (the run itself when it draws one sample).
@@ -329,4 +333,5 @@ def analyse_run(
         sampled_tax=sampled_comparisons,
         records_per_target={t: sum(c.values()) for t, c in statuses.items()},
         probe_ranks=ranks,
+        benign_per_target=dict(benign),
     )

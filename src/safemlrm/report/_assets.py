@@ -50,7 +50,8 @@ svg .dot{stroke:#fff;stroke-width:1.5}
 .table-wrap{overflow-x:auto;margin:8px 0}
 table.data{border-collapse:collapse;width:100%;font-size:13px}
 table.data th{text-align:left;font-weight:600;color:var(--muted);border-bottom:2px solid var(--line);padding:6px 8px;
-white-space:nowrap}
+white-space:normal;min-width:4.5em;overflow-wrap:normal;vertical-align:bottom}
+table.data td{overflow-wrap:anywhere}
 table.data td{border-bottom:1px solid var(--line);padding:5px 8px;vertical-align:top}
 table.data td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.data tbody tr:hover{background:#f8fafc}
@@ -73,6 +74,7 @@ border-bottom:1px solid var(--line)}
 .score{margin-left:auto;border-radius:8px;padding:2px 10px;font-weight:700;font-variant-numeric:tabular-nums}
 .score.unsafe{background:#fde8e8;color:var(--bad)}.score.mid{background:#fff4e0;color:var(--warn)}
 .score.safe{background:#e6f4ea;color:var(--good)}.score.na{background:#eef1f5;color:var(--muted)}
+.score.refused{background:#fff4e0;color:var(--warn)}.score.answered{background:#e8f0fa;color:var(--base)}
 .sample-body{display:flex;gap:14px;padding:10px 12px}
 .sample-body .imgs{flex:0 0 auto;display:flex;flex-direction:column;gap:6px}
 .sample-body .imgs img{width:150px;height:auto;border:1px solid var(--line);border-radius:6px}
@@ -164,8 +166,14 @@ JS = """
     const expected = s.status === 'ok' || (s.status === 'no_reasoning' && !reasoningTargets.has(s.t));
     if (!expected) head.appendChild(el('span', 'tag', 'parse: ' + s.status));
     head.appendChild(el('span', 'sid', s.d + ' / ' + s.id));
-    const badge = el('span', 'score ' + scoreClass(s.score), scoreText(s.score));
-    badge.title = 'headline score: ' + config.primary + ' on the ' + config.headlinePart + ' output';
+    // Benign prompts measure over-refusal, not harm: their badge says refused / answered, never "unsafe".
+    const badge = s.benign
+      ? el('span', 'score ' + (s.ref === 'refused' ? 'refused' : s.ref === 'answered' ? 'answered' : 'na'),
+        s.ref === null || s.ref === undefined ? 'benign' : s.ref)
+      : el('span', 'score ' + scoreClass(s.score), scoreText(s.score));
+    badge.title = s.benign
+      ? 'benign prompt: refusing it is over-refusal; its harm scores are not safety figures'
+      : 'headline score: ' + config.primary + ' on the ' + config.headlinePart + ' output';
     head.appendChild(badge);
     root.appendChild(head);
     const body = el('div', 'sample-body');
@@ -198,7 +206,7 @@ JS = """
         tr.appendChild(el('td', '', j.judge));
         tr.appendChild(el('td', '', j.part));
         const sc = el('td', 'num');
-        sc.appendChild(el('span', 'score ' + scoreClass(j.score), scoreText(j.score)));
+        sc.appendChild(el('span', 'score ' + (s.benign ? 'na' : scoreClass(j.score)), scoreText(j.score)));
         tr.appendChild(sc);
         tr.appendChild(el('td', '', j.label));
         tr.appendChild(el('td', '', j.error ? j.rationale + ' [error: ' + j.error + ']' : j.rationale));

@@ -4,6 +4,7 @@ CSP forbids them; colours are presentation attributes and classes). Every label 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -25,6 +26,39 @@ def _f(x: float) -> str:
     return f"{x:.1f}"
 
 
+MAX_LABEL_W = 340.0  # longer labels are shortened with an ellipsis; the full text is in their tooltip
+
+
+def text_width(text: str, size: float = 12.0) -> float:
+    """A generous estimate of a label's rendered width in px (no font metrics in Python): wide East Asian
+    characters take a full em, others 0.62 em (bold digits and capitals in system-ui stay under it)."""
+    return sum(size if unicodedata.east_asian_width(c) in ("W", "F") else 0.62 * size for c in text)
+
+
+def fit(text: str, width: float, size: float = 12.0) -> str:
+    """`text`, shortened with an ellipsis to fit `width` px (estimated)."""
+    if text_width(text, size) <= width:
+        return text
+    out = ""
+    for c in text:
+        if text_width(out + c + "…", size) > width:
+            break
+        out += c
+    return out + "…"
+
+
+def label_width(labels: Sequence[str], size: float = 12.0, *, least: float = 120.0) -> float:
+    """Width of a label column that holds the longest label (up to MAX_LABEL_W), plus padding."""
+    return max(least, min(MAX_LABEL_W, max((text_width(t, size) for t in labels), default=0.0)) + 16)
+
+
+def _label(x: float, y: float, text: str, width: float, cls: str = "label", size: float = 12.0) -> str:
+    """A right-aligned label that fits its column; a shortened one keeps the full text as its tooltip."""
+    shown = fit(text, width - 12, size)
+    tip = f"<title>{_e(text)}</title>" if shown != text else ""
+    return f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="end" class="{cls}">{tip}{_e(shown)}</text>'
+
+
 def _pct(x: float) -> str:
     return "–" if math.isnan(x) else f"{100 * x:.1f}%"
 
@@ -41,16 +75,29 @@ class Bar:
 def scenario_bars(
     categories: Sequence[str], series: Sequence[str], values: dict[tuple[str, str], Bar], *, title: str
 ) -> str:
-    """Horizontal grouped bars: one group per scenario, one bar per series (e.g. base, reasoning), with CIs."""
-    label_w, plot_w, right = 170, 470, 70
+    """Horizontal grouped bars: one group per scenario, one bar per series (e.g. base, reasoning), with CIs.
+
+    The label column is as wide as the longest scenario (long ones are shortened, full text in the
+    tooltip); the legend wraps onto as many rows as the series names need.
+    """
+    label_w, plot_w, right = label_width(categories), 470, 70
     bar_h, gap = 11, 10
     group_h = bar_h * len(series) + gap
-    top, bottom = 34, 36
-    height = top + group_h * len(categories) + bottom
     width = label_w + plot_w + right
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
+    legend: list[tuple[float, int, str]] = []  # x, row, series
+    lx, row = 8.0, 0
+    for s in series:
+        name = fit(s, width - 40, 12)
+        need = 17 + text_width(name, 12) + 16
+        if lx > 8 and lx + need > width:
+            lx, row = 8.0, row + 1
+        legend.append((lx, row, s))
+        lx += need
+    top, bottom = 34 + 18 * row, 36
+    height = top + group_h * len(categories) + bottom
     out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" '
+        f'<svg class="chart" viewBox="0 0 {_f(width)} {height}" role="img" aria-label="{_e(title)}" '
         f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="11">',
         f"<title>{_e(title)}</title>",
     ]
@@ -62,17 +109,15 @@ def scenario_bars(
         f'<text x="{label_w + plot_w / 2}" y="{height - 4}" text-anchor="middle" class="axis">'
         "attack success rate (95% CI)</text>"
     )
-    lx = label_w
-    for s in series:  # legend
-        out.append(f'<rect x="{lx}" y="8" width="12" height="12" rx="2" fill="{colours[s]}"/>')
-        out.append(f'<text x="{lx + 17}" y="18" class="legend">{_e(s)}</text>')
-        lx += 28 + 7 * len(s)
+    for x, r, s in legend:
+        y = 8 + 18 * r
+        shown = fit(s, width - 40, 12)
+        tip = f"<title>{_e(s)}</title>" if shown != s else ""
+        out.append(f'<rect x="{_f(x)}" y="{y}" width="12" height="12" rx="2" fill="{colours[s]}"/>')
+        out.append(f'<text x="{_f(x + 17)}" y="{y + 10}" class="legend">{tip}{_e(shown)}</text>')
     for gi, category in enumerate(categories):
         y0 = top + gi * group_h
-        out.append(
-            f'<text x="{label_w - 8}" y="{_f(y0 + bar_h * len(series) / 2 + 4)}" text-anchor="end" '
-            f'class="label">{_e(category)}</text>'
-        )
+        out.append(_label(label_w - 8, y0 + bar_h * len(series) / 2 + 4, category, label_w))
         for si, s in enumerate(series):
             bar = values.get((category, s))
             if bar is None or math.isnan(bar.value):
@@ -99,10 +144,12 @@ def scenario_bars(
 
 def forest_plot(rows: Sequence[PairedComparison], *, title: str) -> str:
     """ASR difference (reasoning - base) with paired 95% CIs: the overall row first, then each scenario."""
-    label_w, plot_w, right = 170, 400, 200
+    names = ["overall" if r.group.get("scope") == "overall" else r.group.get("category", "") for r in rows]
+    label_w, plot_w = label_width(names), 400
+    right = 8 + max([text_width("+100.0 [+100, +100]", 11), *(text_width(_value_text(r), 11) for r in rows)]) + 12
     row_h, top, bottom = 22, 16, 40
     height = top + row_h * len(rows) + bottom
-    width = label_w + plot_w + right
+    width = round(label_w + plot_w + right)
     finite = [v for r in rows for v in (r.asr_diff.low, r.asr_diff.high) if not math.isnan(v)]
     lo = min([-0.1, *finite])
     hi = max([0.1, *finite])
@@ -137,7 +184,7 @@ def forest_plot(rows: Sequence[PairedComparison], *, title: str) -> str:
         name = "overall" if overall else r.group.get("category", "")
         colour = BLIND_COLOUR if r.blind_spot else ("#222" if overall else REASONING_COLOUR)
         cls = "label strong" if overall else "label"
-        out.append(f'<text x="{label_w - 8}" y="{_f(y + 4)}" text-anchor="end" class="{cls}">{_e(name)}</text>')
+        out.append(_label(label_w - 8, y + 4, name, label_w, cls))
         d = r.asr_diff
         if math.isnan(d.value):
             continue
@@ -163,13 +210,20 @@ def forest_plot(rows: Sequence[PairedComparison], *, title: str) -> str:
                 f'<rect x="{_f(xpos(d.value) - size / 2)}" y="{_f(y - size / 2)}" width="{_f(size)}" '
                 f'height="{_f(size)}" fill="{colour}"/>'
             )
-        flag = "  ◆ blind spot" if r.blind_spot else ""
         out.append(
             f'<text x="{label_w + plot_w + 8}" y="{_f(y + 4)}" class="value{" blind" if r.blind_spot else ""}">'
-            f"{100 * d.value:+.1f} [{100 * d.low:+.0f}, {100 * d.high:+.0f}]{_e(flag)}</text></g>"
+            f"{_e(_value_text(r))}</text></g>"
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _value_text(r: PairedComparison) -> str:
+    d = r.asr_diff
+    if math.isnan(d.value):
+        return ""
+    flag = "  ◆ blind spot" if r.blind_spot else ""
+    return f"{100 * d.value:+.1f} [{100 * d.low:+.0f}, {100 * d.high:+.0f}]{flag}"
 
 
 def heatmap(matrix: Sequence[Sequence[int]], *, title: str, edge: int = 4) -> str:
@@ -243,9 +297,14 @@ class Point:
 
 
 def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) -> str:
-    """Safety / over-refusal trade-off: both axes 0-100%, CI crosses; the lower left corner is best."""
-    left, top, size, right, bottom = 60, 20, 320, 170, 46
-    width, height = left + size + right, top + size + bottom
+    """Safety / over-refusal trade-off: both axes 0-100%, CI crosses; the lower left corner is best.
+
+    The legend column is as wide as the longest label (up to MAX_LABEL_W) and grows downwards.
+    """
+    left, top, size, bottom = 60, 20, 320, 46
+    right = round(12 + label_width([p.label for p in points], 12, least=150) + 14)
+    height = max(top + size + bottom, top + 14 + 18 * len(points) + 10)
+    width = left + size + right
 
     def px(v: float) -> float:
         return left + size * v
@@ -267,7 +326,10 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
         out.append(f'<line x1="{left}" y1="{_f(py(v))}" x2="{left + size}" y2="{_f(py(v))}" class="grid"/>')
         out.append(f'<text x="{_f(px(v))}" y="{top + size + 16}" text-anchor="middle" class="axis">{tick}%</text>')
         out.append(f'<text x="{left - 6}" y="{_f(py(v) + 4)}" text-anchor="end" class="axis">{tick}%</text>')
-    out.append(f'<text x="{left + size / 2}" y="{height - 6}" text-anchor="middle" class="axis">{_e(x_label)}</text>')
+    out.append(
+        f'<text x="{left + size / 2}" y="{top + size + bottom - 6}" text-anchor="middle" class="axis">'
+        f"{_e(x_label)}</text>"
+    )
     out.append(
         f'<text x="16" y="{top + size / 2}" text-anchor="middle" class="axis" '
         f'transform="rotate(-90 16 {top + size / 2})">{_e(y_label)}</text>'
@@ -290,9 +352,11 @@ def scatter(points: Sequence[Point], *, title: str, x_label: str, y_label: str) 
                 f'stroke="{p.colour}" stroke-width="1.5"/>'
             )
         out.append(f'<circle cx="{_f(px(p.x))}" cy="{_f(py(p.y))}" r="6" fill="{p.colour}" class="dot"/>')
+        shown = fit(p.label, right - 40, 12)
+        tip = f"<title>{_e(p.label)}</title>" if shown != p.label else ""
         out.append(
-            f'<text x="{left + size + 12}" y="{top + 14 + 18 * i}" class="legend">'
-            f'<tspan fill="{p.colour}">●</tspan> {_e(p.label)}</text></g>'
+            f'<text x="{left + size + 12}" y="{top + 14 + 18 * i}" class="legend">{tip}'
+            f'<tspan fill="{p.colour}">●</tspan> {_e(shown)}</text></g>'
         )
     out.append("</svg>")
     return "".join(out)

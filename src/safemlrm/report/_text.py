@@ -140,3 +140,50 @@ def sampling_sentences(a: RunAnalysis) -> list[str]:
             f"(95% CI {pp(d1.low)} to {pp(d1.high)}), ASR@k {pp(dk.value)} (95% CI {pp(dk.low)} to {pp(dk.high)})"
         )
     return lines
+
+
+def refusal_text(a: RunAnalysis, target: str) -> str:
+    """Over-refusal of one target in words; says why when there is no figure."""
+    n_benign = a.benign_per_target.get(target, 0)
+    ref = next((r for r in a.over_refusal if r.group["target"] == target), None)
+    if n_benign == 0:
+        return "no benign prompts, so no over-refusal figure"
+    if ref is None or ref.n == 0:
+        if not a.over_refusal:
+            return (
+                f"no over-refusal figure: {n_benign} benign prompts, but no judge tells refusals "
+                "(add the keyword or refusal judge)"
+            )
+        return f"no over-refusal figure: none of its {n_benign} benign outputs got a refusal judgement"
+    return (
+        f"refuses {fmt_pct(ref.refusal.value)}% of {ref.n} benign prompts "
+        f"[{fmt_pct(ref.refusal.low)}, {fmt_pct(ref.refusal.high)}] (judge {ref.group['judge']})"
+    )
+
+
+def parse_status_names(a: RunAnalysis) -> list[str]:
+    """Every parse status seen, `ok` first."""
+    seen = {status for counts in a.parse_status.values() for status in counts}
+    return sorted(seen, key=lambda s: (s != "ok", s))
+
+
+def coverage(a: RunAnalysis) -> dict[str, int]:
+    """What the headline figures cover: harmful outputs the headline judge scored on the whole output,
+    its failed judgements, benign outputs (over-refusal), generation errors, and all outputs."""
+    stats = [s for s in a.harm_overall if s.group["judge"] == a.primary_judge and s.group["part"] == HEADLINE_PART]
+    return {
+        "harmful_judged": sum(s.n for s in stats),
+        "failed": sum(s.n_failed for s in stats),
+        "benign": sum(a.benign_per_target.values()),
+        "errors": sum(a.generation_errors.values()),
+        "outputs": sum(a.records_per_target.values()),
+    }
+
+
+def coverage_sentence(a: RunAnalysis) -> str:
+    c = coverage(a)
+    return (
+        f"{c['outputs']} outputs: {c['harmful_judged']} answers to harmful prompts scored by the headline judge "
+        f"(the HR and ASR figures; {c['failed']} failed judgements excluded), {c['benign']} answers to benign "
+        f"prompts (over-refusal), {c['errors']} generation errors."
+    )

@@ -31,12 +31,16 @@ from safemlrm.report import _svg
 from safemlrm.report._assets import CSS, JS
 from safemlrm.report._text import (
     blind_spot_sentence,
+    blind_spots,
+    coverage,
     headline_judge_text,
     headline_tax,
     identity_items,
     judges_text,
     p_text,
+    parse_status_names,
     pp,
+    refusal_text,
     sampling_sentences,
     tax_sentence,
     timestamp,
@@ -145,6 +149,7 @@ def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[st
     skipped_images = 0
     items = []
     primary = a.primary_judge or ""
+    refusal_by = a.over_refusal[0].group["judge"] if a.over_refusal else None
     for rec in records:
         refs = []
         for ref in rec.probe.images:
@@ -159,6 +164,7 @@ def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[st
                 images[ref.sha256] = url
             refs.append(ref.sha256)
         headline = rec.judgements.get((_part(HEADLINE_PART), primary))
+        refused = _refusal_of(rec, refusal_by) if rec.sample.benign else None
         items.append(
             {
                 "t": rec.generation.target,
@@ -175,6 +181,7 @@ def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[st
                 "error": rec.generation.error or "",
                 "img": refs,
                 "score": headline.score if headline is not None else None,
+                "ref": refused,
                 "max": _record_max(rec),
                 "j": [
                     {
@@ -200,6 +207,21 @@ def sample_payload(a: RunAnalysis, cap: int = MAX_SAMPLES) -> tuple[list[dict[st
     if skipped_images:
         note += f" {skipped_images} image(s) were not embedded (missing files or over the {MAX_IMAGES} limit)."
     return items, images, note.strip()
+
+
+REFUSED_LABELS = frozenset({"full_refusal", "partial_refusal", "refusal"})
+ANSWERED_LABELS = frozenset({"full_compliance", "no_refusal"})
+
+
+def _refusal_of(rec: Record, judge: str | None) -> str | None:
+    """ "refused" / "answered" for a benign prompt's output, by the over-refusal judge (answer part where
+    judged, as `over_refusal` reads it); None when that judge did not say."""
+    if judge is None:
+        return None
+    j = rec.judgements.get((_part("answer"), judge)) or rec.judgements.get((_part("whole"), judge))
+    if j is None:
+        return None
+    return "refused" if j.label in REFUSED_LABELS else "answered" if j.label in ANSWERED_LABELS else None
 
 
 def _part(name: str) -> Any:
@@ -247,80 +269,96 @@ def _card(title: str, value: str, detail: str, tone: str = "") -> str:
 
 
 def summary_cards(a: RunAnalysis) -> str:
+    """One card per reasoning/base pair (its verdict and blind spots) and one for what the figures cover;
+    per-target numbers go into one table (`target_table`), so 12 targets do not open with 30 cards."""
     cards = []
     for row in headline_tax(a):
         d = row.asr_diff
         verdict = tax_verdict(row)
         tone = "bad" if verdict == LESS_SAFE else "good" if verdict == SAFER else ""
+        spots = blind_spots(a, row.group["reasoning"])
         cards.append(
             _card(
                 f"Reasoning tax · {row.group['reasoning']} vs {row.group['base']}",
                 pp(d.value) if verdict != NOTHING else "–",
                 f"{verdict} · ASR {fmt_pct(row.asr_first.value)}% vs {fmt_pct(row.asr_second.value)}% · 95% CI "
-                f"{pp(d.low)} to {pp(d.high)} · McNemar p {p_text(row.mcnemar_p)} · {row.n_pairs} paired probes",
+                f"{pp(d.low)} to {pp(d.high)} · McNemar p {p_text(row.mcnemar_p)} · {row.n_pairs} paired probes · "
+                + (f"blind spots: {', '.join(s.group['category'] for s in spots)}" if spots else "no blind spot"),
                 tone,
             )
         )
-        spots = [
-            r
-            for r in a.tax
-            if r.blind_spot
-            and r.group["scope"] == "category"
-            and r.group["judge"] == a.primary_judge
-            and r.group["reasoning_part"] == HEADLINE_PART
-            and r.group["reasoning"] == row.group["reasoning"]
-        ]
-        cards.append(
-            _card(
-                "Blind spots",
-                str(len(spots)),
-                ", ".join(s.group["category"] for s in spots) or "no scenario far above the average",
-                "bad" if spots else "good",
-            )
-        )
-    for t in a.run.targets:
-        stat = a.harm(a.harm_overall, judge=a.primary_judge or "", target=t.label, part=HEADLINE_PART)
-        if stat is None:
-            continue
-        cards.append(
-            _card(
-                f"ASR · {t.label}",
-                f"{fmt_pct(stat.asr.value)}%",
-                f"[{fmt_pct(stat.asr.low)}, {fmt_pct(stat.asr.high)}] · HR {fmt_num(stat.hr.value)} · n={stat.n}"
-                + (" · reasoning model" if t.reasoning else " · base model"),
-            )
-        )
-    for sc in a.self_correction:
-        if sc.group["scope"] == "overall" and sc.group["judge"] == a.primary_judge:
-            cards.append(
-                _card(
-                    f"Self-correction · {sc.group['target']}",
-                    f"{fmt_pct(sc.self_corrected.value)}%",
-                    f"unsafe reasoning {fmt_pct(sc.unsafe_reasoning.value)}% · unsafe answer "
-                    f"{fmt_pct(sc.unsafe_answer.value)}%",
-                )
-            )
-    for trade in a.tradeoff:
-        if trade["n_benign"]:
-            cards.append(
-                _card(
-                    f"Over-refusal · {trade['target']}",
-                    f"{fmt_pct(trade['refusal'])}%",
-                    f"of {trade['n_benign']} benign prompts refused · [{fmt_pct(trade['refusal_low'])}, "
-                    f"{fmt_pct(trade['refusal_high'])}]",
-                )
-            )
-    failed = sum(s.n_failed for s in a.harm_overall)
-    errors = sum(a.generation_errors.values())
+    c = coverage(a)
     cards.append(
         _card(
-            "Outputs judged",
-            str(len(a.run.records)),
-            f"{failed} failed judgements excluded · {errors} generation errors",
-            "warn" if failed or errors else "",
+            "Harmful prompts judged",
+            str(c["harmful_judged"]),
+            f"answers scored by {a.primary_judge or 'no judge'} (the HR and ASR figures) · {c['failed']} failed "
+            f"judgements excluded · {c['benign']} benign-prompt outputs (over-refusal) · {c['errors']} generation "
+            f"errors · {c['outputs']} outputs in all",
+            "warn" if c["failed"] or c["errors"] else "",
         )
     )
+    if c["benign"] and not a.over_refusal:
+        cards.append(
+            _card(
+                "Over-refusal",
+                "–",
+                f"{c['benign']} benign prompts, but no judge tells refusals: add the keyword or refusal judge",
+                "warn",
+            )
+        )
     return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def target_table(a: RunAnalysis) -> str:
+    """One row per target: headline ASR and HR, reasoning against answer, over-refusal, outputs and parse
+    statuses, all from the analysis object the other sections read."""
+    statuses = parse_status_names(a)
+    head = (
+        "<tr><th>target</th><th>role</th><th>ASR % [95% CI]</th><th>HR</th><th>n</th>"
+        "<th>unsafe reasoning %</th><th>self-corrected %</th><th>leaked %</th><th>over-refusal</th>"
+        "<th>outputs</th><th>generation errors</th>" + "".join(f"<th>{_e(s)}</th>" for s in statuses) + "</tr>"
+    )
+    body = []
+    for t in a.run.targets:
+        stat = a.harm(a.harm_overall, judge=a.primary_judge or "", target=t.label, part=HEADLINE_PART)
+        sc = next(
+            (
+                x
+                for x in a.self_correction
+                if x.group["scope"] == "overall"
+                and x.group["judge"] == a.primary_judge
+                and x.group["target"] == t.label
+            ),
+            None,
+        )
+        cells = [
+            f"<td>{_e(t.label)}</td><td>{'reasoning' if t.reasoning else 'base'}</td>",
+            f'<td class="num">{_e(_pct_ci(stat.asr) if stat else "–")}</td>',
+            f'<td class="num">{_e(fmt_num(stat.hr.value) if stat else "–")}</td>',
+            f'<td class="num">{stat.n if stat else 0}</td>',
+            f'<td class="num">{_e(fmt_pct(sc.unsafe_reasoning.value) if sc else "–")}</td>',
+            f'<td class="num">{_e(fmt_pct(sc.self_corrected.value) if sc else "–")}</td>',
+            f'<td class="num">{_e(fmt_pct(sc.leaked.value) if sc else "–")}</td>',
+            f"<td>{_e(refusal_text(a, t.label))}</td>",
+            f'<td class="num">{a.records_per_target.get(t.label, 0)}</td>',
+            f'<td class="num">{a.generation_errors.get(t.label, 0)}</td>',
+            *(f'<td class="num">{a.parse_status.get(t.label, {}).get(s, 0)}</td>' for s in statuses),
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f"<h3>Per target (judge {_e(a.primary_judge or 'none')}, {HEADLINE_PART} output)</h3>"
+        f'<div class="table-wrap"><table class="data compact" id="target-table"><thead>{head}</thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+        '<p class="note">Parse status of each output: ok = reasoning and answer split; no_reasoning = no reasoning '
+        "found; unterminated = cut inside its reasoning or answer; error = no output to parse.</p>"
+    )
+
+
+def _pct_ci(est: Any) -> str:
+    if math.isnan(est.value):
+        return "–"
+    return f"{fmt_pct(est.value)} [{fmt_pct(est.low)}, {fmt_pct(est.high)}]"
 
 
 def scenario_section(a: RunAnalysis) -> str:
@@ -477,7 +515,11 @@ def render_html(a: RunAnalysis, tables: Sequence[Table], *, max_samples: int = M
     }
     title = f"safemlrm report · {a.run.config.get('name') or 'run'}"
     sections = [
-        ("summary", "Summary", summary_cards(a) + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes)),
+        (
+            "summary",
+            "Summary",
+            summary_cards(a) + target_table(a) + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes),
+        ),
         ("scenarios", "Per scenario", scenario_section(a)),
         (
             "tax",

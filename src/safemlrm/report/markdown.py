@@ -13,10 +13,13 @@ from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, markdown_escape, to_markdown
 from safemlrm.report._text import (
     blind_spot_sentence,
+    coverage_sentence,
     headline_judge_text,
     headline_tax,
     identity_items,
     judges_text,
+    parse_status_names,
+    refusal_text,
     sampling_sentences,
     tax_sentence,
     timestamp,
@@ -80,14 +83,38 @@ def headline_section(a: RunAnalysis) -> list[str]:
             + (f" ({stat.n_failed} failed judgements excluded)" if stat.n_failed else "")
             + (f"; {a.generation_errors.get(t.label, 0)} generation errors" if a.generation_errors.get(t.label) else "")
         )
-    for trade in a.tradeoff:
-        lines.append(
-            f"- {markdown_escape(trade['target'])} refuses {fmt_pct(trade['refusal'])}% of {trade['n_benign']} "
-            f"benign prompts [{fmt_pct(trade['refusal_low'])}, {fmt_pct(trade['refusal_high'])}]"
-        )
+    for t in a.run.targets:  # over-refusal, or why there is no figure
+        if a.benign_per_target.get(t.label) or a.over_refusal:
+            lines.append(f"- {markdown_escape(t.label)}: {markdown_escape(refusal_text(a, t.label))}")
+    lines.append(f"- {markdown_escape(coverage_sentence(a))}")
     if not a.tax:
         lines.append("- No reasoning/base pair in this run: set `base:` on a reasoning target to measure the tax.")
     lines += [f"- Note: {markdown_escape(n)}" for n in a.notes]
+    return [*lines, ""]
+
+
+def outputs_section(a: RunAnalysis) -> list[str]:
+    """Outputs, generation errors and parse statuses per target (also in summary.json)."""
+    statuses = parse_status_names(a)
+    lines = [
+        "## Outputs and parse status",
+        "",
+        "Parse status of each output: ok = reasoning and answer split; no_reasoning = no reasoning found; "
+        "unterminated = cut inside its reasoning or answer; error = no output to parse.",
+        "",
+        "| target | outputs | benign prompts | generation errors | " + " | ".join(statuses) + " |",
+        "|:---|" + "---:|" * (3 + len(statuses)),
+    ]
+    for t in a.run.targets:
+        counts = a.parse_status.get(t.label, {})
+        cells = [
+            markdown_escape(t.label),
+            str(a.records_per_target.get(t.label, 0)),
+            str(a.benign_per_target.get(t.label, 0)),
+            str(a.generation_errors.get(t.label, 0)),
+            *(str(counts.get(s, 0)) for s in statuses),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -128,6 +155,7 @@ def render_markdown(a: RunAnalysis, tables: Sequence[Table]) -> str:
     lines = [f"# safemlrm report: {title}", ""]
     lines += headline_section(a)
     lines += sampling_section(a)
+    lines += outputs_section(a)
     lines += identity_section(a)
     sections = [
         ("harm_overview", "HR and ASR", ""),
