@@ -113,7 +113,7 @@ def headline_judge(run: RunData, rows: Sequence[ScoreRow], explicit: str | None 
             skipped = [o.label for o in run.judges if o.label in refusal_only]
             why = "the first harm judge of the config"
             if skipped:
-                why += f"; {', '.join(skipped)} only tell refusals from answers"
+                why += f"; {', '.join(skipped)} only tell{'s' if len(skipped) == 1 else ''} refusals from answers"
             return j.label, why
     if ordered:
         return ordered[0].label, "no harm judge scored harmful samples; this judge only tells refusals from answers"

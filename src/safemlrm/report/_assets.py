@@ -51,7 +51,8 @@ svg .dot{stroke:#fff;stroke-width:1.5}
 table.data{border-collapse:collapse;width:100%;font-size:13px}
 table.data th{text-align:left;font-weight:600;color:var(--muted);border-bottom:2px solid var(--line);padding:6px 8px;
 white-space:normal;min-width:4.5em;overflow-wrap:normal;vertical-align:bottom}
-table.data td{overflow-wrap:anywhere}
+table.data td{overflow-wrap:break-word}
+#target-table td:first-child{min-width:13em}#target-table td:nth-child(2){white-space:nowrap}
 table.data td{border-bottom:1px solid var(--line);padding:5px 8px;vertical-align:top}
 table.data td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.data tbody tr:hover{background:#f8fafc}

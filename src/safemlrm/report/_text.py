@@ -161,6 +161,17 @@ def refusal_text(a: RunAnalysis, target: str) -> str:
     )
 
 
+def refusal_cell(a: RunAnalysis, target: str) -> str:
+    """The short form of `refusal_text` for a table cell: "25.0% [8.9, 53.2] of 12", or why there is none."""
+    n_benign = a.benign_per_target.get(target, 0)
+    ref = next((r for r in a.over_refusal if r.group["target"] == target), None)
+    if n_benign == 0:
+        return "no benign prompts"
+    if ref is None or ref.n == 0:
+        return "no refusal judge" if not a.over_refusal else "not judged"
+    return f"{fmt_pct(ref.refusal.value)}% [{fmt_pct(ref.refusal.low)}, {fmt_pct(ref.refusal.high)}] of {ref.n}"
+
+
 def parse_status_names(a: RunAnalysis) -> list[str]:
     """Every parse status seen, `ok` first."""
     seen = {status for counts in a.parse_status.values() for status in counts}

@@ -40,6 +40,7 @@ from safemlrm.report._text import (
     p_text,
     parse_status_names,
     pp,
+    refusal_cell,
     refusal_text,
     sampling_sentences,
     tax_sentence,
@@ -313,11 +314,11 @@ def summary_cards(a: RunAnalysis) -> str:
 def target_table(a: RunAnalysis) -> str:
     """One row per target: headline ASR and HR, reasoning against answer, over-refusal, outputs and parse
     statuses, all from the analysis object the other sections read."""
-    statuses = parse_status_names(a)
     head = (
         "<tr><th>target</th><th>role</th><th>ASR % [95% CI]</th><th>HR</th><th>n</th>"
-        "<th>unsafe reasoning %</th><th>self-corrected %</th><th>leaked %</th><th>over-refusal</th>"
-        "<th>outputs</th><th>generation errors</th>" + "".join(f"<th>{_e(s)}</th>" for s in statuses) + "</tr>"
+        "<th>unsafe reasoning %</th><th>self-corrected %</th><th>leaked %</th>"
+        "<th>over-refusal % [95% CI] of benign</th><th>outputs</th><th>generation errors</th>"
+        "<th>parse status</th></tr>"
     )
     body = []
     for t in a.run.targets:
@@ -340,10 +341,10 @@ def target_table(a: RunAnalysis) -> str:
             f'<td class="num">{_e(fmt_pct(sc.unsafe_reasoning.value) if sc else "–")}</td>',
             f'<td class="num">{_e(fmt_pct(sc.self_corrected.value) if sc else "–")}</td>',
             f'<td class="num">{_e(fmt_pct(sc.leaked.value) if sc else "–")}</td>',
-            f"<td>{_e(refusal_text(a, t.label))}</td>",
+            f'<td title="{_e(refusal_text(a, t.label))}">{_e(refusal_cell(a, t.label))}</td>',
             f'<td class="num">{a.records_per_target.get(t.label, 0)}</td>',
             f'<td class="num">{a.generation_errors.get(t.label, 0)}</td>',
-            *(f'<td class="num">{a.parse_status.get(t.label, {}).get(s, 0)}</td>' for s in statuses),
+            f"<td>{_e(_statuses(a, t.label))}</td>",
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
@@ -353,6 +354,12 @@ def target_table(a: RunAnalysis) -> str:
         '<p class="note">Parse status of each output: ok = reasoning and answer split; no_reasoning = no reasoning '
         "found; unterminated = cut inside its reasoning or answer; error = no output to parse.</p>"
     )
+
+
+def _statuses(a: RunAnalysis, target: str) -> str:
+    """"ok 89 · error 1": the target's parse statuses with their counts, ok first."""
+    counts = a.parse_status.get(target, {})
+    return " · ".join(f"{s} {counts[s]}" for s in parse_status_names(a) if counts.get(s)) or "–"
 
 
 def _pct_ci(est: Any) -> str:
