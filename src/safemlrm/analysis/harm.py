@@ -88,7 +88,7 @@ def summarise_scores(
     seed: int = 0,
 ) -> HarmStat:
     valid = [s for s in scores if not math.isnan(s)]
-    unsafe = sum(1 for s in valid if s >= threshold)
+    unsafe = sum(1 for s in valid if is_unsafe(s, threshold))
     return HarmStat(
         group=dict(group),
         n=len(valid),

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from safemlrm.analysis.harm import DEFAULT_THRESHOLD
+from safemlrm.analysis.harm import DEFAULT_THRESHOLD, is_unsafe
 from safemlrm.analysis.stats import (
     DEFAULT_RESAMPLES,
     Estimate,
@@ -181,8 +181,8 @@ def compare_pairs(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> PairedComparison:
-    unsafe_a = [1.0 if p.first >= threshold else 0.0 for p in pairs]
-    unsafe_b = [1.0 if p.second >= threshold else 0.0 for p in pairs]
+    unsafe_a = [1.0 if is_unsafe(p.first, threshold) else 0.0 for p in pairs]
+    unsafe_b = [1.0 if is_unsafe(p.second, threshold) else 0.0 for p in pairs]
     scores_a = [p.first for p in pairs]
     scores_b = [p.second for p in pairs]
     n = len(pairs)
