@@ -258,10 +258,12 @@ def tax_table(a: RunAnalysis) -> Table:
             Column("parts", "parts"),
             Column("where", "scope"),
             *TAX_COLUMNS,
+            Column("verdict", "verdict"),
         ],
         rows,
-        note="Paired bootstrap 95% CI; exact McNemar test on unsafe/safe. Blind spot: CI above 0 and the "
-        "difference at least twice the overall difference.",
+        note="Paired bootstrap 95% CI; exact McNemar test on unsafe/safe. Verdict: less safe / safer only when "
+        "McNemar p < 0.05 and the CI excludes 0. Blind spot: CI above 0 and the difference at least twice the "
+        "overall difference.",
     )
 
 
