@@ -54,7 +54,8 @@ class Browser:
         self._events: dict[str, asyncio.Event] = {}
 
     async def __aenter__(self) -> Browser:
-        self._profile = tempfile.TemporaryDirectory(prefix="safemlrm-chromium-")
+        # chromium's helper processes can still be writing the profile when it is removed: not an error
+        self._profile = tempfile.TemporaryDirectory(prefix="safemlrm-chromium-", ignore_cleanup_errors=True)
         self._proc = subprocess.Popen(
             [
                 self.executable,
