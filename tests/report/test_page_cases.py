@@ -65,8 +65,16 @@ def _headline_cells(a: RunAnalysis) -> dict[str, tuple[int, int]]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_figure_on_the_page_agrees(name: str, tmp_path: Path) -> None:
     run = case_run(name)
-    a = analyse_run(run, n_resamples=200)
     written = write_reports(run, tmp_path)
+    check_page_agrees(run, written)
+    # one card per pair plus the coverage card: 12 targets do not open with 30 cards
+    html = written["report.html"].read_text(encoding="utf-8")
+    assert html.count('<div class="card ') == len(run.targets) // 2 + 1
+
+
+def check_page_agrees(run: RunData, written: dict[str, Path]) -> None:
+    """Every figure of report.html and report.md equals the analysis object's and summary.json's."""
+    a = analyse_run(run, n_resamples=200)
     html = written["report.html"].read_text(encoding="utf-8")
     md = written["report.md"].read_text(encoding="utf-8")
     summary = json.loads(written["summary.json"].read_text(encoding="utf-8"))
@@ -76,19 +84,17 @@ def test_every_figure_on_the_page_agrees(name: str, tmp_path: Path) -> None:
     card = re.search(r'Harmful prompts judged</div><div class="card-value">(\d+)</div>', html)
     assert card is not None and int(card.group(1)) == sum(n for n, _ in cells.values())
     assert int(card.group(1)) < len(run.records)
-    # one card per pair plus the coverage card: 12 targets do not open with 30 cards
-    assert html.count('<div class="card ') == len(a.run.targets) // 2 + 1
     # the per-target table and report.md give the ASR that summary.json holds
     table = html.split('id="target-table"', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr><td>([^<]*)</td><td>(?:reasoning|base)</td><td class=\"num\">([\d.]+) \[", table)
-    assert len(rows) == len(run.targets)
+    assert len(rows) == len([t for t in run.targets if t.label in cells])
     for label, asr in rows:
         target = next(t.label for t in run.targets if _esc(t.label) == label)
         whole = summary["targets"][target]["judges"][a.primary_judge]["parts"][HEADLINE_PART]
         assert float(asr) == pytest.approx(100 * whole["asr"], abs=0.05)
         n, unsafe = cells[target]
         assert whole["n"] == n and whole["n_unsafe"] == unsafe
-        assert f"{target}: ASR {100 * whole['asr']:.1f}%".replace("_", "\\_") in md or target not in md
+        assert f"ASR {100 * whole['asr']:.1f}% " in md
     # each heatmap's dashed box holds the self-corrected items the text beside it counts
     edge = unsafe_bin(a.threshold)
     boxes = [int(x) for x in re.findall(r'class="region" rx="4" data-count="(\d+)"', html)]
@@ -97,10 +103,14 @@ def test_every_figure_on_the_page_agrees(name: str, tmp_path: Path) -> None:
     for box, sc in zip(boxes, overall, strict=True):
         assert box == sum(sc.matrix[i][j] for i in range(edge, 6) for j in range(edge))
         assert box == round(sc.self_corrected.value * sc.n)
+        note = f"self-corrected {100 * sc.self_corrected.value:.1f}% [" if sc.n else ""
+        assert note in html
+    # over-refusal never reads "of 0 benign prompts"
+    assert "of 0 benign" not in md and "of 0 benign" not in html
     # parse statuses are on the page and in report.md, not only in summary.json
     assert 'id="target-table"' in html and "## Outputs and parse status" in md
     for t in run.targets:
-        assert summary["targets"][t.label]["parse_status"] == a.parse_status[t.label]
+        assert summary["targets"][t.label]["parse_status"] == a.parse_status.get(t.label, {})
 
 
 def _esc(text: str) -> str:
