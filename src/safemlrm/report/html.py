@@ -357,7 +357,7 @@ def target_table(a: RunAnalysis) -> str:
 
 
 def _statuses(a: RunAnalysis, target: str) -> str:
-    """"ok 89 · error 1": the target's parse statuses with their counts, ok first."""
+    """ "ok 89 · error 1": the target's parse statuses with their counts, ok first."""
     counts = a.parse_status.get(target, {})
     return " · ".join(f"{s} {counts[s]}" for s in parse_status_names(a) if counts.get(s)) or "–"
 
