@@ -265,6 +265,19 @@ class RemoteParams(TargetParams):
         return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
+def unsupported_settings(params: TargetParams, kind: str, thinking_field: str) -> None:
+    """Refuse the chat-template and penalty settings a hosted API has no field for (rather than drop
+    them silently: `thinking: on|off` fills chat_template_kwargs, which such an API would ignore)."""
+    if params.chat_template_kwargs:
+        raise ValueError(
+            f"chat_template_kwargs (and `thinking: on|off`) do not apply to the {kind} API; "
+            f"set params.{thinking_field} to turn its thinking on"
+        )
+    for name in ("presence_penalty", "repetition_penalty"):
+        if getattr(params, name) is not None:
+            raise ValueError(f"{name} is not a setting of the {kind} API")
+
+
 # ---------------------------------------------------------------- replies and errors
 
 
@@ -452,7 +465,7 @@ class ModelClient:
             async with state.session.post(endpoint.url, data=body, headers=headers) as response:
                 raw = await response.read()
                 status = response.status
-                reply_headers = dict(response.headers)
+                reply_headers = response.headers.copy()  # case-insensitive: Retry-After or retry-after
         except TimeoutError:
             raise RetryableError(f"timed out after {self.settings.timeout_s:g} s") from None
         except aiohttp.ClientError as exc:
