@@ -232,8 +232,17 @@ class AnthropicTarget(RemoteTarget):
             "kind": "anthropic",
             **self.params.model_dump(
                 include={
-                    "model", "system_prompt", "user_prefix", "max_new_tokens", "temperature", "top_p", "top_k",
-                    "max_pixels", "thinking_budget", "extra_body", "anthropic_version",
+                    "model",
+                    "system_prompt",
+                    "user_prefix",
+                    "max_new_tokens",
+                    "temperature",
+                    "top_p",
+                    "top_k",
+                    "max_pixels",
+                    "thinking_budget",
+                    "extra_body",
+                    "anthropic_version",
                 }
             ),
         }

@@ -230,8 +230,19 @@ class GeminiTarget(RemoteTarget):
             "kind": "gemini",
             **self.params.model_dump(
                 include={
-                    "model", "system_prompt", "user_prefix", "max_new_tokens", "temperature", "top_p", "top_k",
-                    "seed", "max_pixels", "thinking_budget", "include_thoughts", "generation_config", "extra_body",
+                    "model",
+                    "system_prompt",
+                    "user_prefix",
+                    "max_new_tokens",
+                    "temperature",
+                    "top_p",
+                    "top_k",
+                    "seed",
+                    "max_pixels",
+                    "thinking_budget",
+                    "include_thoughts",
+                    "generation_config",
+                    "extra_body",
                 }
             ),
         }
