@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from tests.targets._api import png, probe
+
 from safemlrm import plugins
 from safemlrm.config import RunConfig, TargetSpec
 from safemlrm.context import PluginContext
@@ -14,7 +16,6 @@ from safemlrm.pipeline.build import build_run
 from safemlrm.targets._build import build_target
 from safemlrm.targets._client import ImageCache, RemoteTarget
 from safemlrm.testing.mock_server import MockChatServer
-from tests.targets._api import png, probe
 
 JUDGE_REPLY = "#thereason: fine\n#thescore: 1"
 
