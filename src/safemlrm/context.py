@@ -41,6 +41,11 @@ class SharedClients:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __reduce__(self) -> tuple[type[SharedClients], tuple[()]]:
+        # A context sent to another process (a Ray actor) starts there with no clients: sessions,
+        # locks and limits belong to the process (and event loop) that made them.
+        return (SharedClients, ())
+
 
 @dataclass(frozen=True)
 class PluginContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from pathlib import Path
 
 from tests.targets._api import png, probe
@@ -101,3 +102,11 @@ async def test_image_cache_is_bounded_on_both_insertion_paths(tmp_path: Path) ->
     assert len(cache.entries) == 3 and [k[0] for k in cache.entries] == [r.path for r in refs[3:]]
     hit = cache.get(refs[3], None)
     assert cache.get(refs[3], None) is hit and list(cache.entries)[-1][0] == refs[3].path
+
+
+def test_a_context_sent_to_another_process_takes_no_clients_along() -> None:
+    ctx = PluginContext(label="eureka")
+    target = build_target(spec("http://a:1/v1"), ctx)
+    assert isinstance(target, RemoteTarget) and len(ctx.clients) == 1
+    copy = pickle.loads(pickle.dumps(ctx))
+    assert len(copy.clients) == 0 and copy.label == "eureka"
