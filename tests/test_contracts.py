@@ -93,6 +93,8 @@ REQUIRED: dict[tuple[str, str], Callable[[Path], dict[str, Any]]] = {
     ("targets", "hf"): lambda tmp: {"model": "no-such-org/no-such-model"},
     ("targets", "vllm"): lambda tmp: {"model": "no-such-org/no-such-model"},
     ("targets", "openai"): lambda tmp: {"model": "m"},  # base_url is set to a mock server in the test
+    ("targets", "anthropic"): lambda tmp: {"model": "m", "api_key_env": None},  # a mock server, no key
+    ("targets", "gemini"): lambda tmp: {"model": "m", "api_key_env": None},
     ("targets", "replay"): _replay,
     ("judges", "rubric"): lambda tmp: {"model": _fake_model("#thereason: it helps\n#thescore: 4")},
     ("judges", "mm_safetybench"): lambda tmp: {"model": _fake_model("unsafe")},
@@ -104,6 +106,18 @@ SHARED_DATASETS = {"harmbench", "jailbreakbench", "mm_safetybench", "safebench",
 # Engines whose generate needs model weights (and, for vllm, a GPU): built here, generated with in
 # their own tests (tests/targets/test_hf.py with a tiny model, tests/targets/test_vllm*.py).
 NEEDS_WEIGHTS = {"hf", "vllm"}
+
+
+def _mock_servers() -> dict[str, Callable[..., Any]]:
+    from safemlrm.testing.mock_anthropic import MockAnthropicServer
+    from safemlrm.testing.mock_gemini import MockGeminiServer
+    from safemlrm.testing.mock_server import MockChatServer
+
+    return {"openai": MockChatServer, "anthropic": MockAnthropicServer, "gemini": MockGeminiServer}
+
+
+# API targets are exercised against a local mock server of their protocol.
+MOCK_SERVERS = _mock_servers()
 
 
 def picture(tmp: Path) -> ImageRef:
@@ -160,10 +174,8 @@ async def test_plugin_behaviour(kind: str, name: str, tmp_path: Path) -> None:
         pytest.importorskip("vllm", reason="the vllm target is built only where vllm is installed")
     params = REQUIRED[(kind, name)](tmp_path) if (kind, name) in REQUIRED else {}
     ctx = PluginContext(label=f"my-{name}", run_dir=tmp_path / "run", base_dir=tmp_path)
-    if kind == "targets" and name == "openai":
-        from safemlrm.testing.mock_server import MockChatServer
-
-        async with MockChatServer(reasoning="steps") as server:
+    if kind == "targets" and name in MOCK_SERVERS:
+        async with MOCK_SERVERS[name](reasoning="steps") as server:
             target = plugins.targets.create(name, {**params, "base_url": server.base_url}, ctx)
             await _check_target(target, name, tmp_path)
         return

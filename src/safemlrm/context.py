@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,30 @@ if TYPE_CHECKING:
     from safemlrm.types import ImageRef
 
 
+class SharedClients:
+    """Objects shared by every plugin built from one run's context (model clients, keyed by connection).
+
+    The contexts ``with_label`` derives keep the same instance, so a judge that names a run target by
+    label reuses that target's client, and with it its concurrency limits.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[Hashable, object] = {}
+
+    def get(self, key: Hashable, factory: Callable[[], object]) -> object:
+        if key not in self._items:
+            self._items[key] = factory()
+        return self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __reduce__(self) -> tuple[type[SharedClients], tuple[()]]:
+        # A context sent to another process (a Ray actor) starts there with no clients: sessions,
+        # locks and limits belong to the process (and event loop) that made them.
+        return (SharedClients, ())
+
+
 @dataclass(frozen=True)
 class PluginContext:
     label: str = ""
@@ -30,6 +55,7 @@ class PluginContext:
     base_dir: Path = field(default_factory=Path.cwd)  # relative paths in configs resolve against it
     target_specs: dict[str, Any] = field(default_factory=dict)  # label -> TargetSpec of the run
     profiles_dir: str | None = None  # the run's folder of user model profiles (for targets built here)
+    clients: SharedClients = field(default_factory=SharedClients, compare=False, repr=False)
 
     def with_label(self, label: str) -> PluginContext:
         return dataclasses.replace(self, label=label)

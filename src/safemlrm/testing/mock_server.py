@@ -69,6 +69,7 @@ class MockReply:
     content: str | None
     reasoning: str | None = None
     finish_reason: str = "stop"
+    raw: dict[str, Any] | None = None  # a whole response object, sent as it is (for protocol corner cases)
 
 
 ReplyFn = Callable[[dict[str, Any]], "str | MockReply"]
@@ -172,12 +173,16 @@ class MockChatServer:
 
     def make_app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
+        self._add_routes(app)
         app.router.add_get("/health", self._health)
         app.router.add_get("/stats", self._stats)
         app.router.add_post("/stats/reset", self._reset_stats)
         return app
+
+    def _add_routes(self, app: web.Application) -> None:
+        """The protocol's routes (the Anthropic and Gemini mocks serve theirs)."""
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
 
     async def start(self) -> str:
         """Start listening; returns the base URL (``http://host:port/v1``)."""
@@ -228,7 +233,7 @@ class MockChatServer:
     def _make_reply(self, body: dict[str, Any], index: int) -> MockReply:
         reply = self.reply
         if reply is None:
-            result: str | MockReply = echo_reply(body)
+            result: str | MockReply = f"Echo: {self._user_text(body)[:200]}"
         elif isinstance(reply, str):
             result = reply
         elif callable(reply):
@@ -239,7 +244,12 @@ class MockChatServer:
             return MockReply(content=result, reasoning=self.reasoning)
         return result
 
+    def _user_text(self, body: dict[str, Any]) -> str:
+        return last_user_text(body)
+
     def _completion(self, body: dict[str, Any], reply: MockReply, index: int) -> bytes:
+        if reply.raw is not None:
+            return orjson.dumps(reply.raw)
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.reasoning is not None:
             message[self.reasoning_field] = reply.reasoning
@@ -285,24 +295,22 @@ class MockChatServer:
         if not isinstance(body, dict):
             self.outcomes["bad_request"] += 1
             return self._json({"error": {"message": "expected a JSON object"}}, 400)
-        authorization = request.headers.get("Authorization", "")
+        authorization = self._offered_key(request)
         if self.record_requests:
             self.requests.append(body)
             self.authorizations[authorization] += 1
-        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+        if self.api_key is not None and authorization != self._expected_key(self.api_key):
             # Like real APIs, echo the offered key: clients must keep it out of their error texts.
-            offered = authorization.removeprefix("Bearer ")
             self.outcomes["unauthorized"] += 1
-            return self._json({"error": {"message": f"Incorrect API key provided: {offered}"}}, 401)
+            return self._unauthorized(authorization.removeprefix("Bearer "))
         fault = self._pick_fault(body)
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         self.outcomes[fault.value if fault is not None else "ok"] += 1
         if fault is Fault.RATE_LIMIT:
-            headers = {"Retry-After": self.retry_after} if self.retry_after is not None else None
-            return self._json({"error": {"message": "rate limited", "type": "rate_limit"}}, 429, headers)
+            return self._rate_limited()
         if fault is Fault.SERVER_ERROR:
-            return self._json({"error": {"message": "internal error", "type": "server_error"}}, 500)
+            return self._server_error()
         if fault is Fault.MALFORMED:
             return web.Response(body=MALFORMED_BODY, content_type="application/json")
         if fault is Fault.DROP:
@@ -316,6 +324,25 @@ class MockChatServer:
         return web.Response(
             body=self._completion(body, self._make_reply(body, index), index), content_type="application/json"
         )
+
+    # ------------------------------------------------------------ protocol hooks (overridden per API)
+
+    def _offered_key(self, request: web.Request) -> str:
+        """The credential header as offered (recorded in ``authorizations``)."""
+        return request.headers.get("Authorization", "")
+
+    def _expected_key(self, api_key: str) -> str:
+        return f"Bearer {api_key}"
+
+    def _unauthorized(self, offered: str) -> web.Response:
+        return self._json({"error": {"message": f"Incorrect API key provided: {offered}"}}, 401)
+
+    def _rate_limited(self) -> web.Response:
+        headers = {"Retry-After": self.retry_after} if self.retry_after is not None else None
+        return self._json({"error": {"message": "rate limited", "type": "rate_limit"}}, 429, headers)
+
+    def _server_error(self) -> web.Response:
+        return self._json({"error": {"message": "internal error", "type": "server_error"}}, 500)
 
     async def _models(self, request: web.Request) -> web.Response:
         return self._json(
