@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from safemlrm._version import __version__
 
 _API = ("run", "plan", "demo", "demo_config", "report", "load", "to_dataframe")
 __all__ = ["__version__", *_API]

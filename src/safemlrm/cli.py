@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from safemlrm import __version__
+from safemlrm._version import __version__
 
 # Modules that add their own verbs: each defines register_cli(subparsers).
 VERB_MODULES: tuple[str, ...] = ("safemlrm.compare", "safemlrm.merge", "safemlrm.judge_eval")

@@ -12,7 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from safemlrm import __version__, plugins
+from safemlrm import plugins
+from safemlrm._version import __version__
 from safemlrm.config import DatasetSpec, RunConfig
 from safemlrm.context import PluginContext
 from safemlrm.executors import create_judge, create_target
