@@ -22,7 +22,7 @@ from safemlrm.judges._base import verdict_code_version
 from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
-from safemlrm.targets._build import build_parser, resolve_target
+from safemlrm.targets._build import build_parser, build_target, resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         base_dir=base_dir,
         target_specs={t.name: t for t in config.targets},
         profiles_dir=config.profiles_dir,
+        target_builder=build_target,
     )
     datasets = [
         (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label))) for spec in config.datasets
