@@ -14,7 +14,7 @@ from safemlrm._version import __version__
 # Modules that add their own verbs: each defines register_cli(subparsers).
 VERB_MODULES: tuple[str, ...] = ("safemlrm.compare", "safemlrm.merge", "safemlrm.judge_eval")
 
-LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "metrics", "profiles")
+LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "profiles")
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:

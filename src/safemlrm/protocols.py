@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample, ScoreRow
+from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample
 
 Modality = str  # "text" or "image"
 
@@ -74,9 +74,3 @@ class Judge(Protocol):
 
     async def aclose(self) -> None: ...
 
-
-@runtime_checkable
-class Metric(Protocol):
-    """A pure function from score rows to table rows (dicts with the same keys)."""
-
-    def compute(self, rows: Sequence[ScoreRow]) -> list[dict[str, Any]]: ...
