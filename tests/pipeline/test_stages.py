@@ -108,3 +108,34 @@ def test_judge_before_generate_says_what_to_run(tmp_path: Path) -> None:
     RunStore(tmp_path / "empty").close()
     with pytest.raises(StoreError, match="safemlrm generate"):
         api.judge(tmp_path / "empty")
+
+
+def test_a_stopped_judge_stage_resumes_on_its_own(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safemlrm.judges.keyword import KeywordJudge
+    from safemlrm.pipeline.runner import RunInterrupted
+
+    run_dir = tmp_path / "run"
+    asyncio.run(_pipeline(fake_config(data), run_dir, "generate").generate())
+    original = KeywordJudge.judge
+    calls = 0
+
+    async def stop_after_ten(self: KeywordJudge, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 10:
+            raise asyncio.CancelledError  # as Ctrl-C does
+        return await original(self, *args)
+
+    monkeypatch.setattr(KeywordJudge, "judge", stop_after_ten)
+    with pytest.raises(RunInterrupted):
+        api.judge(run_dir)
+    monkeypatch.setattr(KeywordJudge, "judge", original)
+    statuses = [inv["status"] for inv in RunStore(run_dir).invocations()]
+    assert statuses == ["finished", "interrupted"]
+    resumed = api.judge(run_dir).counters
+    assert 0 < resumed.judge_calls <= 24 - 10 and resumed.judge_cached >= 10
+    assert resumed.judge_calls + resumed.judge_cached == 30
+    records = api.load(run_dir).records
+    assert len(records) == 12 and all(r.judgements for r in records)
