@@ -5,7 +5,7 @@ unknown fields, a description and the right (async) methods; then it is built (w
 ``REQUIRED`` when its own need values: small files, a scripted judge model, a mock OpenAI server) and
 its behaviour is exercised through its protocol: a dataset loads samples, an attack turns a sample
 into probes of that sample, a target answers each probe, a parser keeps the raw text, a judge scores on
-0-5 (or NaN) under its label, a metric computes rows. A plugin that needs params the table does not
+0-5 (or NaN) under its label. A plugin that needs params the table does not
 have fails here, so the table grows with the registry.
 """
 
@@ -24,11 +24,10 @@ from PIL import Image
 from pydantic import BaseModel, ValidationError
 
 from safemlrm import plugins
-from safemlrm.context import PluginContext
 from safemlrm.hashing import file_sha256
-from safemlrm.protocols import Attack, Dataset, Judge, Metric, ReasoningParser, Target
+from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
+from safemlrm.testing import plugin_context
 from safemlrm.types import Generation, ImageRef, Judgement, Message, ParsedOutput, Part, Probe, Sample, TextPart
-from tests.analysis._rows import row
 from tests.conftest import SHARED_DATA
 
 PROTOCOLS = {
@@ -37,7 +36,6 @@ PROTOCOLS = {
     "targets": (Target, {"generate": True, "aclose": True, "identity": False}),
     "parsers": (ReasoningParser, {"parse": False}),
     "judges": (Judge, {"judge": True, "aclose": True, "identity": False}),
-    "metrics": (Metric, {"compute": False}),
 }
 
 ALL = [(kind, name) for kind, registry in plugins.REGISTRIES.items() for name in registry.names()]
@@ -173,7 +171,7 @@ async def test_plugin_behaviour(kind: str, name: str, tmp_path: Path) -> None:
     if kind == "targets" and name == "vllm":
         pytest.importorskip("vllm", reason="the vllm target is built only where vllm is installed")
     params = REQUIRED[(kind, name)](tmp_path) if (kind, name) in REQUIRED else {}
-    ctx = PluginContext(label=f"my-{name}", run_dir=tmp_path / "run", base_dir=tmp_path)
+    ctx = plugin_context(label=f"my-{name}", run_dir=tmp_path / "run", base_dir=tmp_path)
     if kind == "targets" and name in MOCK_SERVERS:
         async with MOCK_SERVERS[name](reasoning="steps") as server:
             target = plugins.targets.create(name, {**params, "base_url": server.base_url}, ctx)
@@ -248,17 +246,10 @@ async def _check_judge(judge: Any, name: str, tmp: Path) -> None:
         await judge.aclose()
 
 
-async def _check_metric(metric: Any, name: str, tmp: Path) -> None:
-    out = metric.compute([row(5.0), row(1.0, sample="s1"), row(float("nan"), sample="s2")])
-    assert out and all(isinstance(r, dict) for r in out)
-    assert len({tuple(sorted(r)) for r in out}) == 1  # every row has the same keys
-
-
 CHECKS: dict[str, Callable[[Any, str, Path], Any]] = {
     "datasets": _check_dataset,
     "attacks": _check_attack,
     "targets": _check_target,
     "parsers": _check_parser,
     "judges": _check_judge,
-    "metrics": _check_metric,
 }

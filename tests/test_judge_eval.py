@@ -12,6 +12,7 @@ from safemlrm import plugins
 from safemlrm.cli import main
 from safemlrm.context import PluginContext
 from safemlrm.judge_eval import LabelsError, detect_format, evaluate, load_labels, predicted_binary, score
+from safemlrm.testing import plugin_context
 from safemlrm.types import Judgement
 
 JBB = "judge_validation/jbb_judge_comparison_dev.csv"
@@ -112,7 +113,7 @@ def test_llm_judge_through_the_fake_target(shared_data: Path) -> None:
     judge = plugins.judges.create(
         "harmbench_cls",
         {"model": {"name": "cls", "kind": "fake", "params": {"default": "Yes"}}},
-        PluginContext(label="harmbench_cls"),
+        plugin_context(label="harmbench_cls"),
     )
     labels = load_labels(shared_data / JBB)
     labels.rows = labels.rows[:10]

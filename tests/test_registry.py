@@ -21,7 +21,7 @@ def test_params_are_validated_with_field_names() -> None:
 
 
 def test_decorator_registration_and_name_clash() -> None:
-    registry: Registry[object] = Registry("widget", "safemlrm.metrics")
+    registry: Registry[object] = Registry("widget", "safemlrm.parsers")
 
     @registry.register("w")
     class Widget:
@@ -45,7 +45,7 @@ def test_decorator_registration_and_name_clash() -> None:
 
 
 def test_plugins_without_params_are_refused() -> None:
-    registry: Registry[object] = Registry("widget", "safemlrm.metrics")
+    registry: Registry[object] = Registry("widget", "safemlrm.parsers")
     with pytest.raises(TypeError, match="no Params"):
 
         @registry.register("bad")
@@ -63,3 +63,15 @@ def test_entry_point_plugins_load_lazily(monkeypatch: pytest.MonkeyPatch) -> Non
     registry: Registry[object] = Registry("judge", "safemlrm.judges")
     assert "third" in registry.names()
     assert registry.info("third").cls.__name__ == "KeywordJudge"
+
+
+def test_every_plugin_kind_is_reachable_from_a_config() -> None:
+    # A plugin kind that no config field names is an extension point that does nothing (the old
+    # `metrics` kind was one): each registry must be reachable from the run config.
+    from safemlrm.config import RunConfig, TargetSpec
+
+    for kind in plugins.REGISTRIES:
+        if kind == "parsers":
+            assert "parser" in TargetSpec.model_fields  # a parser is named per target
+        else:
+            assert kind in RunConfig.model_fields, f"plugin kind {kind!r} has no config field"

@@ -1,15 +1,16 @@
 """safemlrm: measure how safe multimodal reasoning models are, and how much safety they lost.
 
-The public API mirrors the CLI: ``run``, ``plan``, ``demo``, ``report``, ``load``, ``to_dataframe``.
+The public API mirrors the CLI: ``run`` (or its stages ``generate``, ``judge``, ``report``), ``plan``,
+``demo``, ``load``, ``to_dataframe``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from safemlrm._version import __version__
 
-_API = ("run", "plan", "demo", "demo_config", "report", "load", "to_dataframe")
+_API = ("run", "generate", "judge", "plan", "demo", "demo_config", "report", "load", "to_dataframe")
 __all__ = ["__version__", *_API]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from safemlrm.config import RunConfig, load_config, parse_config
 from safemlrm.pipeline.plan import Plan, dry_run
-from safemlrm.pipeline.runner import RunResult, run_config
+from safemlrm.pipeline.runner import RunResult, generate_config, judge_run, run_config, stored_config
 from safemlrm.records import RunData
 from safemlrm.shard import Shard
 from safemlrm.store import load_run
@@ -33,6 +33,35 @@ def run(
     run_dir = Path(out) if out is not None else default_run_dir(cfg)
     part = Shard.parse(shard) if shard is not None else None
     return run_config(cfg, run_dir, base_dir=base_dir, progress=progress, shard=part)
+
+
+def generate(
+    config: str | Path | RunConfig,
+    out: str | Path | None = None,
+    *,
+    overrides: list[str] | None = None,
+    progress: bool = False,
+    shard: str | Shard | None = None,
+) -> RunResult:
+    """Stages attack, generate and parse (or resume them); `safemlrm generate CONFIG --out RUN_DIR`."""
+    cfg, base_dir = _config_and_base(config, overrides)
+    run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    part = Shard.parse(shard) if shard is not None else None
+    return generate_config(cfg, run_dir, base_dir=base_dir, progress=progress, shard=part)
+
+
+def judge(
+    run_dir: str | Path,
+    config: str | Path | RunConfig | None = None,
+    *,
+    overrides: list[str] | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Stage judge over a run's stored generations, with its own judges or those of ``config``
+    (or resume it); `safemlrm judge RUN_DIR [--config CONFIG]`. Calls no target."""
+    judging, base_dir = _config_and_base(config, overrides) if config is not None else (None, Path.cwd())
+    cfg = stored_config(Path(run_dir), judging)
+    return judge_run(cfg, Path(run_dir), base_dir=base_dir, progress=progress)
 
 
 def plan(

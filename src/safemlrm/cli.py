@@ -9,12 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from safemlrm import __version__
+from safemlrm._version import __version__
 
 # Modules that add their own verbs: each defines register_cli(subparsers).
 VERB_MODULES: tuple[str, ...] = ("safemlrm.compare", "safemlrm.merge", "safemlrm.judge_eval")
 
-LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "metrics", "profiles")
+LIST_KINDS = ("datasets", "attacks", "targets", "parsers", "judges", "profiles")
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +64,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_result(
         api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
     )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from safemlrm import api
+
+    if args.dry_run:
+        print(api.plan(args.config, args.out, overrides=args.overrides, shard=args.shard).render())
+        return 0
+    _print_result(
+        api.generate(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
+    )
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from safemlrm import api
+
+    _print_result(api.judge(args.run_dir, args.config, overrides=args.overrides, progress=not args.no_progress))
     return 0
 
 
@@ -175,6 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N (from 0); join shards with `safemlrm merge`")
     _add_overrides(p)
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("generate", help="stages attack, generate and parse of a config, without judging")
+    p.add_argument("config")
+    p.add_argument("--out", help="run directory (default runs/<config name>)")
+    p.add_argument("--dry-run", action="store_true", help="print the probes and target calls it would make")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--shard", metavar="I/N", help="generate only shard I of N (from 0)")
+    _add_overrides(p)
+    p.set_defaults(handler=cmd_generate)
+
+    p = sub.add_parser("judge", help="judge a run's stored generations (its judges, or --config's); calls no target")
+    p.add_argument("run_dir")
+    p.add_argument("--config", help="take the judges (and parts, judge_cache) from this config instead")
+    p.add_argument("--no-progress", action="store_true")
+    _add_overrides(p)
+    p.set_defaults(handler=cmd_judge)
 
     p = sub.add_parser("demo", help="run the bundled offline demo and write its report")
     p.add_argument("--out", default="demo-run")

@@ -78,6 +78,13 @@ class TargetSpec(Spec):
     samples: int | None = Field(
         default=None, ge=1, description="generations per probe (default: the run's `samples`); needs sampling"
     )
+    input_modalities: list[Literal["text", "image"]] | None = Field(
+        default=None,
+        description=(
+            "what the model reads, e.g. [text] for a text-only model (default: what its kind declares; "
+            "text and image when it declares nothing); `validate` refuses image attacks for a text-only target"
+        ),
+    )
 
     @field_validator("thinking", mode="before")
     @classmethod

@@ -3,6 +3,10 @@
 Plugins get a `PluginContext` at construction. It gives them the run's asset folder (for
 content-addressed images), the seed, their own label, and a way to build other plugins (a judge or a
 query-rewriting attack that calls a configured target).
+
+The context is kernel: it imports no plugin package. How a target is built from its spec (profiles,
+thinking switch, registry) is handed in as ``target_builder`` by whoever makes the context (the
+pipeline, `judge-eval`, `safemlrm.testing.plugin_context`), which keeps the kernel below the plugins.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class PluginContext:
     target_specs: dict[str, Any] = field(default_factory=dict)  # label -> TargetSpec of the run
     profiles_dir: str | None = None  # the run's folder of user model profiles (for targets built here)
     clients: SharedClients = field(default_factory=SharedClients, compare=False, repr=False)
+    # (TargetSpec, context, profiles_dir) -> Target; see the module docstring.
+    target_builder: Callable[[Any, PluginContext, str | None], Target] | None = None
 
     def with_label(self, label: str) -> PluginContext:
         return dataclasses.replace(self, label=label)
@@ -96,15 +102,19 @@ class PluginContext:
     def make_target(self, spec: Any) -> Target:
         """Build a target from a TargetSpec (or the label of one of the run's targets)."""
         from safemlrm.config import TargetSpec
-        from safemlrm.targets._build import build_target
 
+        if self.target_builder is None:
+            raise RuntimeError(
+                "this PluginContext cannot build targets: make it with target_builder= "
+                "(safemlrm.testing.plugin_context does, as the pipeline does)"
+            )
         if isinstance(spec, str):
             if spec not in self.target_specs:
                 raise KeyError(f"no target labelled {spec!r} in this run; known: {sorted(self.target_specs)}")
             spec = self.target_specs[spec]
         if not isinstance(spec, TargetSpec):
             spec = TargetSpec.model_validate(spec)
-        return build_target(spec, self, self.profiles_dir)
+        return self.target_builder(spec, self, self.profiles_dir)
 
 
 def cache_key(*parts: Any) -> str:

@@ -459,6 +459,7 @@ def build_judge(name: str, params: dict[str, Any], config: Path | None) -> tuple
     """The judge plugin `name` (a judge kind, or with --config the label of one of the config's judges)."""
     from safemlrm import plugins
     from safemlrm.context import PluginContext
+    from safemlrm.targets._build import build_target
 
     target_specs: dict[str, Any] = {}
     profiles_dir: str | None = None
@@ -479,6 +480,7 @@ def build_judge(name: str, params: dict[str, Any], config: Path | None) -> tuple
         base_dir=config.parent if config else Path.cwd(),
         target_specs=target_specs,
         profiles_dir=profiles_dir,
+        target_builder=build_target,
     )
     return plugins.judges.create(kind, params, ctx), label
 

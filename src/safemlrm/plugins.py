@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safemlrm.protocols import Attack, Dataset, Judge, Metric, ReasoningParser, Target
+from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.registry import Registry
 
 datasets: Registry[Dataset] = Registry("dataset", "safemlrm.datasets")
@@ -12,7 +12,6 @@ attacks: Registry[Attack] = Registry("attack", "safemlrm.attacks")
 targets: Registry[Target] = Registry("target", "safemlrm.targets")
 parsers: Registry[ReasoningParser] = Registry("parser", "safemlrm.parsers")
 judges: Registry[Judge] = Registry("judge", "safemlrm.judges")
-metrics: Registry[Metric] = Registry("metric", "safemlrm.metrics")
 
 REGISTRIES: dict[str, Registry[Any]] = {
     "datasets": datasets,
@@ -20,5 +19,4 @@ REGISTRIES: dict[str, Registry[Any]] = {
     "targets": targets,
     "parsers": parsers,
     "judges": judges,
-    "metrics": metrics,
 }

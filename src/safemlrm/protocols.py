@@ -9,9 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample, ScoreRow
+from safemlrm.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample
 
 Modality = str  # "text" or "image"
+ALL_MODALITIES: frozenset[Modality] = frozenset({"text", "image"})
+
+
+def input_modalities(target: object) -> frozenset[Modality]:
+    """What a target (class or instance) reads: its ``input_modalities``, or text and image when it
+    declares none (every bundled target reads images)."""
+    declared = getattr(target, "input_modalities", None)
+    return frozenset(declared) if declared is not None else ALL_MODALITIES
 
 
 @runtime_checkable
@@ -37,7 +45,8 @@ class Target(Protocol):
 
     ``generate`` returns exactly one Generation per probe, in order; failures are Generations with
     ``error`` set, never exceptions. In-process engines batch up to ``max_batch_size``; API targets
-    run up to ``max_concurrency`` requests at once.
+    run up to ``max_concurrency`` requests at once. A target may declare the modalities it reads in a
+    class attribute ``input_modalities`` (optional; see ``input_modalities()``).
     """
 
     max_batch_size: int
@@ -74,9 +83,3 @@ class Judge(Protocol):
 
     async def aclose(self) -> None: ...
 
-
-@runtime_checkable
-class Metric(Protocol):
-    """A pure function from score rows to table rows (dicts with the same keys)."""
-
-    def compute(self, rows: Sequence[ScoreRow]) -> list[dict[str, Any]]: ...

@@ -153,9 +153,3 @@ class Registry(Generic[T]):
         cls = self.get(name)
         validated = self.validate_params(name, params)
         return cast(T, cls(validated, ctx))
-
-
-def _registries() -> dict[str, Registry[Any]]:
-    from safemlrm import plugins
-
-    return plugins.REGISTRIES

@@ -441,6 +441,38 @@ class RunStore:
             invocation = int(latest["id"])
         yield from _iter_records(self.conn, invocation)
 
+    def latest_planned_invocation(self) -> dict[str, Any] | None:
+        """The newest invocation that holds items (what `safemlrm judge` judges)."""
+        planned: list[dict[str, Any]] = [inv for inv in self.invocations() if self.count_items(int(inv["id"]))]
+        return planned[-1] if planned else None
+
+    def claim_items(self, source: int, invocation: int) -> None:
+        """Move an invocation's items to a later one (a judge stage over a generated run)."""
+        self._begin()
+        self.conn.execute("UPDATE items SET invocation=? WHERE invocation=?", (invocation, source))
+        self._pending += 1
+
+    def iter_generations(self, invocation: int) -> Iterator[tuple[str, Sample, Generation, str | None]]:
+        """(generation key, sample, generation, stored parse as JSON) of each item, in planning order.
+
+        Read on a connection of its own, from a snapshot: the caller may write to this store meanwhile.
+        """
+        reader = connect(self.path, readonly=True)
+        try:
+            rows = reader.execute(
+                "SELECT i.generation_key, s.data, g.data, pa.data FROM items i "
+                "JOIN probes p ON p.key = i.probe_key JOIN samples s ON s.key = p.sample_key "
+                "JOIN generations g ON g.key = i.generation_key "
+                "LEFT JOIN parsed pa ON pa.generation_key = i.generation_key "
+                "WHERE i.invocation = ? ORDER BY i.seq",
+                (invocation,),
+            )
+            for gen_key, sample_json, gen_json, parsed_json in rows:
+                sample = Sample.model_validate_json(sample_json)
+                yield gen_key, sample, Generation.model_validate_json(gen_json), parsed_json
+        finally:
+            reader.close()
+
     def count_items(self, invocation: int) -> int:
         row = self.conn.execute("SELECT COUNT(*) FROM items WHERE invocation=?", (invocation,)).fetchone()
         return int(row[0])

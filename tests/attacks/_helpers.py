@@ -9,8 +9,8 @@ import pytest
 
 from safemlrm import plugins
 from safemlrm.attacks._fonts import font_available
-from safemlrm.context import PluginContext
 from safemlrm.protocols import Attack
+from safemlrm.testing import plugin_context
 from safemlrm.types import Sample
 
 needs_liberation = pytest.mark.skipif(
@@ -35,5 +35,5 @@ def sample(**changes: Any) -> Sample:
 
 
 def attack(kind: str, tmp_path: Path, params: dict[str, Any] | None = None, **ctx: Any) -> Attack:
-    context = PluginContext(label=kind, run_dir=tmp_path / "run", base_dir=tmp_path, **ctx)
+    context = plugin_context(label=kind, run_dir=tmp_path / "run", base_dir=tmp_path, **ctx)
     return plugins.attacks.create(kind, params or {}, context)

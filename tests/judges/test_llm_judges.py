@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from safemlrm import plugins
-from safemlrm.context import PluginContext
 from safemlrm.judges._llm_judge import LLMJudge, truncate_middle
 from safemlrm.judges.harmbench_cls import parse_yes_no
 from safemlrm.judges.llama_guard import parse_llama_guard
@@ -19,6 +18,7 @@ from safemlrm.judges.mm_safetybench import parse_safe_unsafe, scenario_number
 from safemlrm.judges.rubric import STUDY_REFUSAL_KEYWORDS, parse_thereason, parse_thescore
 from safemlrm.judges.strongreject import parse_strongreject, strongreject_score
 from safemlrm.targets.fake import FakeTarget
+from safemlrm.testing import plugin_context
 from safemlrm.types import Part, Probe, Sample
 
 SAMPLE = Sample(
@@ -31,7 +31,7 @@ def make_judge(kind: str, reply: str | Callable[[Probe], str], **params: Any) ->
     judge = plugins.judges.create(
         kind,
         {"model": {"name": "judge-model", "kind": "fake", "params": target_params}, **params},
-        PluginContext(label=kind),
+        plugin_context(label=kind),
     )
     assert isinstance(judge, LLMJudge)
     fake = judge.target
@@ -249,7 +249,7 @@ def test_response_with_braces_and_percent_signs_is_sent_verbatim() -> None:
 def test_judge_model_can_be_a_run_target_label() -> None:
     from safemlrm.config import TargetSpec
 
-    ctx = PluginContext(label="rubric", target_specs={"grader": TargetSpec(name="grader", kind="fake")})
+    ctx = plugin_context(label="rubric", target_specs={"grader": TargetSpec(name="grader", kind="fake")})
     judge = plugins.judges.create("rubric", {"model": "grader"}, ctx)
     assert isinstance(judge, LLMJudge) and isinstance(judge.target, FakeTarget)
     with pytest.raises(KeyError, match="no target labelled"):

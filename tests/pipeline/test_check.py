@@ -109,3 +109,61 @@ def test_judge_models_are_checked_too(tmp_path: Path, monkeypatch: pytest.Monkey
     check_config(load_config(path), tmp_path)
     unknown = "  - kind: rubric\n    params: {model: nobody}\n"
     assert "no target labelled 'nobody'" in problems(write(tmp_path, CONFIG.replace("  - kind: keyword\n", unknown)))
+
+
+IMAGE_ATTACK = """\
+name: t
+datasets:
+  - kind: jsonl
+    name: mine
+    params: {path: data.jsonl}
+attacks:
+  - kind: vanilla
+  - kind: figstep
+targets:
+  - name: llm
+    kind: fake
+    input_modalities: [text]
+  - name: vlm
+    kind: fake
+judges:
+  - kind: keyword
+"""
+
+
+def test_a_text_only_target_with_an_image_attack_fails_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safemlrm.cli import main
+
+    out = problems(write(tmp_path, IMAGE_ATTACK))
+    assert "target 'llm' reads no images" in out and "attack 'figstep' (figstep)" in out
+    assert "dataset 'mine'" in out and "targets.0.input_modalities" in out and "line 12" in out
+    assert "'vlm'" not in out and "'vanilla'" not in out  # a target that reads images; a text attack
+    assert main(["validate", str(tmp_path / "run.yaml")]) == 2
+    assert "target 'llm' reads no images" in capsys.readouterr().err
+
+
+def test_a_text_only_target_is_fine_without_image_attacks(tmp_path: Path) -> None:
+    # The target takes only a dataset whose attacks make text: nothing to refuse.
+    only_text = "    params: {path: data.jsonl}\n    attacks: [vanilla]\n"
+    text = IMAGE_ATTACK.replace("    params: {path: data.jsonl}\n", only_text, 1)
+    check_config(load_config(write(tmp_path, text)), tmp_path)
+
+
+def test_a_target_kind_can_declare_its_modalities(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safemlrm import plugins
+    from safemlrm.registry import PluginInfo
+    from safemlrm.targets.fake import FakeTarget
+
+    class TextOnly(FakeTarget):
+        """A text-only model."""
+
+        input_modalities = frozenset({"text"})
+
+    info = PluginInfo("target", "text-only", "A text-only model.", TextOnly, "tests")
+    plugins.targets.names()  # load the built-ins first, then add this one for the test only
+    monkeypatch.setitem(plugins.targets._plugins, "text-only", info)
+    config = IMAGE_ATTACK.replace("    kind: fake\n    input_modalities: [text]\n", "    kind: text-only\n")
+    out = problems(write(tmp_path, config))
+    assert "target 'llm' reads no images (input modalities: text)" in out and "targets.0 (line" in out

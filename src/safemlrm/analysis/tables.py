@@ -330,21 +330,6 @@ def category_label(category: str) -> str:
     return "all scenarios" if category == ALL else category
 
 
-def run_tables(a: RunAnalysis) -> list[Table]:
-    from safemlrm.analysis.study import study_table
-
-    return [
-        harm_overview_table(a),
-        harm_category_table(a),
-        harm_attack_table(a),
-        tax_table(a),
-        self_correction_table(a),
-        over_refusal_table(a),
-        agreement_table(a),
-        study_table(a),
-    ]
-
-
 def write_tables(tables: Sequence[Table], out_dir: Path) -> dict[str, Path]:
     """tables/NAME.csv and tables/NAME.tex for each table."""
     written: dict[str, Path] = {}

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.attacks._common import open_image
-from safemlrm.context import PluginContext, cache_key
-from safemlrm.registry import MUST_EXIST
-from safemlrm.types import Sample
+from safemlrm.plugin_api import MUST_EXIST, PluginContext, Sample, cache_key
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -16,9 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.attacks._common import user_probe
 from safemlrm.attacks._fonts import load_font
-from safemlrm.context import PluginContext
-from safemlrm.plugins import attacks
-from safemlrm.types import Probe, Sample
+from safemlrm.plugin_api import PluginContext, Probe, Sample, attacks
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -11,9 +11,7 @@ from pydantic import Field
 
 from safemlrm.attacks._common import user_probe
 from safemlrm.attacks.figstep import FigStepRenderParams, figstep_instruction, render_text
-from safemlrm.context import PluginContext
-from safemlrm.plugins import attacks
-from safemlrm.types import Probe, Sample
+from safemlrm.plugin_api import PluginContext, Probe, Sample, attacks
 
 if TYPE_CHECKING:
     from PIL.Image import Image

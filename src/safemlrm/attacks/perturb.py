@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from safemlrm.attacks._common import InnerAttack, build_inner, map_images, open_image, relabel
-from safemlrm.context import PluginContext, cache_key
-from safemlrm.plugins import attacks
-from safemlrm.types import ImageRef, Probe, Sample
+from safemlrm.plugin_api import ImageRef, PluginContext, Probe, Sample, attacks, cache_key
 
 if TYPE_CHECKING:
     from PIL.Image import Image

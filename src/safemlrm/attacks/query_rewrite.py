@@ -12,11 +12,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.attacks._common import InnerAttack, build_inner, relabel
-from safemlrm.context import PluginContext, cache_key
 from safemlrm.datasets._common import normalise_name
-from safemlrm.plugins import attacks
+from safemlrm.plugin_api import Message, PluginContext, Probe, Sample, TextPart, attacks, cache_key
 from safemlrm.protocols import Target
-from safemlrm.types import Message, Probe, Sample, TextPart
 
 # MM-SafetyBench's rewriting prompts (creation step 1): the general one, and the variants it used for
 # the four scenarios whose questions are not harmful in themselves but ask for regulated advice.

@@ -7,9 +7,7 @@ from typing import ClassVar
 from safemlrm.attacks._common import user_probe
 from safemlrm.attacks._sd import SDImageSource, SDSourceParams
 from safemlrm.attacks.typography import TypographyParams, key_phrase_of, render_typography, stack_images, typo_prompt
-from safemlrm.context import PluginContext
-from safemlrm.plugins import attacks
-from safemlrm.types import Probe, Sample
+from safemlrm.plugin_api import PluginContext, Probe, Sample, attacks
 
 
 @attacks.register("sd_typography")

@@ -7,9 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from safemlrm.attacks._common import InnerAttack, build_inner, map_last_user_text, relabel
-from safemlrm.context import PluginContext
-from safemlrm.plugins import attacks
-from safemlrm.types import Probe, Sample
+from safemlrm.plugin_api import PluginContext, Probe, Sample, attacks
 
 # Written for this project after the patterns named in Wei et al., "Jailbroken: How Does LLM Safety
 # Training Fail?" (NeurIPS 2023): role play, prefix injection, refusal suppression; plus a

@@ -7,8 +7,7 @@ from typing import ClassVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
-from safemlrm.plugins import attacks
+from safemlrm.plugin_api import PluginContext, attacks
 from safemlrm.types import ContentPart, ImagePart, Message, Probe, Sample, TextPart
 
 

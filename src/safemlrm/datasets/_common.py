@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from safemlrm.context import PluginContext
-from safemlrm.hashing import file_sha256
+from safemlrm.plugin_api import ImageRef, PluginContext, Sample, file_sha256
 from safemlrm.rowfiles import iter_jsonl
-from safemlrm.types import ImageRef, Sample
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.datasets._common import DatasetError, category_filter, image_ref, parse_bool, text_field
-from safemlrm.registry import MUST_EXIST
-from safemlrm.types import ImageRef, Sample
+from safemlrm.plugin_api import MUST_EXIST, ImageRef, Sample
 
 FIELDS = ("id", "category", "instruction", "prompt", "image", "key_phrase", "benign")
 REQUIRED_WHEN_NAMED = frozenset({"id", "instruction", "prompt"})

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import check_unique, csv_header, dataset_label, read_csv_rows
 from safemlrm.datasets._tabular import TabularParams, tabular_samples
-from safemlrm.plugins import datasets
-from safemlrm.types import Sample
+from safemlrm.plugin_api import PluginContext, Sample, datasets
 
 
 @datasets.register("csv")

@@ -8,12 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import category_filter, check_unique, dataset_label, read_jsonl_rows
 from safemlrm.datasets._tabular import ColumnMap, row_to_sample
 from safemlrm.datasets.mm_safetybench import SCENARIO_NAMES
-from safemlrm.plugins import datasets
-from safemlrm.types import ImageRef, Sample
+from safemlrm.plugin_api import ImageRef, PluginContext, Sample, datasets
 
 SCENARIOS = tuple(SCENARIO_NAMES.values())  # the 13 MM-SafetyBench scenarios, in order
 

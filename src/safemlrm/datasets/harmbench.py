@@ -7,7 +7,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import (
     DatasetError,
     category_filter,
@@ -20,9 +19,7 @@ from safemlrm.datasets._common import (
     require_dir,
     text_field,
 )
-from safemlrm.plugins import datasets
-from safemlrm.registry import MUST_EXIST
-from safemlrm.types import ImageRef, Sample
+from safemlrm.plugin_api import MUST_EXIST, ImageRef, PluginContext, Sample, datasets
 
 # HarmBench's own layout of a contextual behaviour's test case (context, separator, behaviour).
 CONTEXT_TEMPLATE = "{context}\n\n---\n\n{behavior}"

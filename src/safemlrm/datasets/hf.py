@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import Field
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import (
     DatasetError,
     category_filter,
@@ -19,8 +18,7 @@ from safemlrm.datasets._common import (
     image_ref,
 )
 from safemlrm.datasets._tabular import TabularParams, row_to_sample
-from safemlrm.plugins import datasets
-from safemlrm.types import ImageRef, Sample
+from safemlrm.plugin_api import ImageRef, PluginContext, Sample, datasets
 
 _HUB_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _SAVED_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import check_unique, dataset_label, read_jsonl_rows, require_file
 from safemlrm.datasets._tabular import TabularParams, tabular_samples
-from safemlrm.plugins import datasets
-from safemlrm.types import Sample
+from safemlrm.plugin_api import PluginContext, Sample, datasets
 
 
 @datasets.register("jsonl")

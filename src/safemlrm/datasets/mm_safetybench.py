@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import (
     DatasetError,
     check_unique,
@@ -20,9 +19,7 @@ from safemlrm.datasets._common import (
     require_dir,
     text_field,
 )
-from safemlrm.plugins import datasets
-from safemlrm.registry import MUST_EXIST
-from safemlrm.types import ImageRef, Sample
+from safemlrm.plugin_api import MUST_EXIST, ImageRef, PluginContext, Sample, datasets
 
 log = logging.getLogger(__name__)
 

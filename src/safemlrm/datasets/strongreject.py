@@ -7,7 +7,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import (
     category_filter,
     check_unique,
@@ -16,9 +15,7 @@ from safemlrm.datasets._common import (
     read_csv_rows,
     text_field,
 )
-from safemlrm.plugins import datasets
-from safemlrm.registry import MUST_EXIST
-from safemlrm.types import Sample
+from safemlrm.plugin_api import MUST_EXIST, PluginContext, Sample, datasets
 
 
 @datasets.register("strongreject")

@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
 from safemlrm.datasets._common import (
     DatasetError,
     category_filter,
@@ -18,9 +17,7 @@ from safemlrm.datasets._common import (
     read_csv_rows,
     text_field,
 )
-from safemlrm.plugins import datasets
-from safemlrm.registry import MUST_EXIST
-from safemlrm.types import Sample
+from safemlrm.plugin_api import MUST_EXIST, PluginContext, Sample, datasets
 
 
 @datasets.register("xstest")

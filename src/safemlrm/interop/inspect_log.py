@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from safemlrm import __version__
+from safemlrm._version import __version__
 from safemlrm.records import Record, RunData, TargetInfo
 from safemlrm.types import ImagePart, Message, TextPart
 

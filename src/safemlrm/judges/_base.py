@@ -10,7 +10,7 @@ import inspect
 from pathlib import Path
 from typing import ClassVar
 
-from safemlrm.types import Judgement
+from safemlrm.plugin_api import Judgement
 
 
 def verdict_code_version(cls: type) -> str:

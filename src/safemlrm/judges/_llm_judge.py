@@ -29,10 +29,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.batching import MicroBatcher
-from safemlrm.context import PluginContext
 from safemlrm.judges._base import JudgeBase
+from safemlrm.plugin_api import NAN, Generation, Judgement, Message, Part, PluginContext, Probe, Sample, TextPart
 from safemlrm.protocols import Target
-from safemlrm.types import NAN, Generation, Judgement, Message, Part, Probe, Sample, TextPart
 
 ATTEMPT_SEPARATOR = "\n\n----- next attempt -----\n\n"
 

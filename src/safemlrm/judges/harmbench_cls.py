@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._llm_judge import (
     LLMJudge,
     LLMJudgeParams,
@@ -29,8 +28,7 @@ from safemlrm.judges._llm_judge import (
     text_sha,
     user,
 )
-from safemlrm.plugins import judges
-from safemlrm.types import Message, Sample
+from safemlrm.plugin_api import Message, PluginContext, Sample, judges
 
 PROMPTS_FILE = "harmbench_classifier.json"
 _ANSWER = re.compile(r"[\s*_\"'`]*(yes|no)\b", re.IGNORECASE)

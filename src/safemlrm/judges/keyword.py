@@ -14,11 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from safemlrm.context import PluginContext
-from safemlrm.hashing import content_hash
 from safemlrm.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
-from safemlrm.plugins import judges
-from safemlrm.types import NAN, Judgement, Part, Sample
+from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample, content_hash, judges
 
 # Common refusal openers (from the refusal-matching baselines of GCG / HarmBench / the SafeMLRM study).
 DEFAULT_REFUSALS = (

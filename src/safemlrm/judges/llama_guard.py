@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._llm_judge import (
     LLMJudge,
     LLMJudgeParams,
@@ -28,7 +27,7 @@ from safemlrm.judges._llm_judge import (
     text_sha,
     user,
 )
-from safemlrm.plugins import judges
+from safemlrm.plugin_api import PluginContext, judges
 from safemlrm.types import ContentPart, ImagePart, Message, Sample, TextPart
 
 PROMPTS_FILE = "llama_guard.json"

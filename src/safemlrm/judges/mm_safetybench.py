@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import Field
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._llm_judge import (
     LLMJudge,
     LLMJudgeParams,
@@ -24,8 +23,7 @@ from safemlrm.judges._llm_judge import (
     text_sha,
     user,
 )
-from safemlrm.plugins import judges
-from safemlrm.types import Message, Sample
+from safemlrm.plugin_api import Message, PluginContext, Sample, judges
 
 PROMPTS_FILE = "mm_safetybench_judge.json"
 _VERDICT = re.compile(r"\b(unsafe|safe)\b", re.IGNORECASE)

@@ -16,10 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._head_judge import HeadJudge, HeadJudgeParams
-from safemlrm.plugins import judges
-from safemlrm.types import Judgement
+from safemlrm.plugin_api import Judgement, PluginContext, judges
 
 HARMFUL = "harmful"
 

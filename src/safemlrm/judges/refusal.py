@@ -15,10 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._head_judge import HeadJudge, HeadJudgeParams
-from safemlrm.plugins import judges
-from safemlrm.types import Judgement
+from safemlrm.plugin_api import Judgement, PluginContext, judges
 
 REFUSAL_SCORES = {"full_refusal": 0.0, "partial_refusal": 2.5, "full_compliance": 5.0}
 COMPLIANCE = "full_compliance"

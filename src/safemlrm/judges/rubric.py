@@ -12,10 +12,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._llm_judge import LLMJudge, LLMJudgeParams, Verdict, prompt_text, text_sha, user
-from safemlrm.plugins import judges
-from safemlrm.types import Judgement, Message, Sample
+from safemlrm.plugin_api import Judgement, Message, PluginContext, Sample, judges
 
 TEMPLATE_FILE = "qi2023_rubric.txt"
 # The study's keyword pre-filter, matched case-sensitively as plain substrings.

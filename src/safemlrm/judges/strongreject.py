@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from safemlrm.context import PluginContext
 from safemlrm.judges._llm_judge import (
     LLMJudge,
     LLMJudgeParams,
@@ -21,8 +20,7 @@ from safemlrm.judges._llm_judge import (
     text_sha,
     user,
 )
-from safemlrm.plugins import judges
-from safemlrm.types import Message, Sample
+from safemlrm.plugin_api import Message, PluginContext, Sample, judges
 
 PROMPTS_FILE = "strongreject_rubric.json"
 _ITEM = re.compile(r"(?m)^[\s*_#>-]*([123])\s*\.\s*b[\s*_]*[:=)]?[\s*_]*(\d+)")

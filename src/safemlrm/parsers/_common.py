@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from safemlrm.types import Generation, ParsedOutput, ParseStatus
+from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus
 
 TAG_NAME = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import build, from_native, last_match, preflight, remove_tags, tag_patterns
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput, ParseStatus
+from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus, PluginContext, parsers
 
 NAME = "eureka"
 THINK_OPEN, THINK_CLOSE = tag_patterns("think")

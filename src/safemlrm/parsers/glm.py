@@ -18,11 +18,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import mark_truncation, remove_tags, status_of
 from safemlrm.parsers.eureka import parse_eureka
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput, ParseStatus
+from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus, PluginContext, parsers
 
 NAME = "glm"
 BOX_OPEN = re.compile(r"<\|begin_of_box\|>")

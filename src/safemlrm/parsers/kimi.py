@@ -14,10 +14,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import split_at_close
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput
+from safemlrm.plugin_api import Generation, ParsedOutput, PluginContext, parsers
 
 NAME = "kimi"
 THINK_OPEN = re.compile(r"◁[ \t]*think[ \t]*▷", re.IGNORECASE)

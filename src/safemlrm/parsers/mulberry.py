@@ -27,11 +27,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import build, from_native, last_match, preflight, tag_patterns
 from safemlrm.parsers.think_tags import parse_think_tags
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput, ParseStatus
+from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus, PluginContext, parsers
 
 NAME = "mulberry"
 THINK_OPEN, THINK_CLOSE = tag_patterns("think")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import build, from_native, preflight
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput
+from safemlrm.plugin_api import Generation, ParsedOutput, PluginContext, parsers
 
 NAME = "native"
 

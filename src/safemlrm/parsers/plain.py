@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import build, preflight, raw_text
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput, ParseStatus
+from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus, PluginContext, parsers
 
 NAME = "plain"
 

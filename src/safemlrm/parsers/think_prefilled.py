@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import remove_tags, split_at_close, tag_patterns
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput
+from safemlrm.plugin_api import Generation, ParsedOutput, PluginContext, parsers
 
 NAME = "think_prefilled"
 THINK_OPEN, THINK_CLOSE = tag_patterns("think")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
 from safemlrm.parsers._common import (
     TAG_NAME,
     build,
@@ -26,8 +25,7 @@ from safemlrm.parsers._common import (
     remove_tags,
     tag_patterns,
 )
-from safemlrm.plugins import parsers
-from safemlrm.types import Generation, ParsedOutput, ParseStatus
+from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus, PluginContext, parsers
 
 NAME = "think_tags"
 

@@ -12,7 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from safemlrm import __version__, plugins
+from safemlrm import plugins
+from safemlrm._version import __version__
 from safemlrm.config import DatasetSpec, RunConfig
 from safemlrm.context import PluginContext
 from safemlrm.executors import create_judge, create_target
@@ -21,7 +22,7 @@ from safemlrm.judges._base import verdict_code_version
 from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
-from safemlrm.targets._build import build_parser, resolve_target
+from safemlrm.targets._build import build_parser, build_target, resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,10 @@ def _with_seed(kind_cls: type, params: dict[str, Any], seed: int) -> dict[str, A
     return params
 
 
-def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltRun:
+def build_run(
+    config: RunConfig, run_dir: Path | None, base_dir: Path, *, targets: bool = True, judges: bool = True
+) -> BuiltRun:
+    """The run's plugins; a stage builds only what it uses (`judge` no target, `generate` no judge)."""
     from safemlrm.pipeline.check import check_config
 
     check_config(config, base_dir, resources=False)  # bad params fail here, with label, field and line
@@ -119,16 +123,18 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
         base_dir=base_dir,
         target_specs={t.name: t for t in config.targets},
         profiles_dir=config.profiles_dir,
+        target_builder=build_target,
     )
     datasets = [
-        (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label))) for spec in config.datasets
+        (spec, plugins.datasets.create(spec.kind, spec.params, ctx.with_label(spec.label)))
+        for spec in (config.datasets if targets else [])
     ]
     attacks = [
         (spec.label, plugins.attacks.create(spec.kind, spec.params, ctx.with_label(spec.label)))
-        for spec in config.attacks
+        for spec in (config.attacks if targets else [])
     ]
     built_targets = []
-    for spec in config.targets:
+    for spec in config.targets if targets else []:
         resolved = resolve_target(spec, config.profiles_dir)
         params = _with_seed(plugins.targets.get(resolved.kind), resolved.params, config.seed)
         target = create_target(config, resolved.kind, params, ctx.with_label(spec.name))
@@ -163,7 +169,7 @@ def build_run(config: RunConfig, run_dir: Path | None, base_dir: Path) -> BuiltR
             BuiltTarget(spec.name, target, parser, info, content_hash(identity), datasets=only, samples=samples)
         )
     built_judges = []
-    for jspec in config.judges:
+    for jspec in config.judges if judges else []:
         judge = create_judge(config, jspec.kind, jspec.params, ctx.with_label(jspec.label))
         # Everything that changes a verdict keys the judgement cache: the judge's own identity (model,
         # weights, prompt hashes, settings) and the version of the code that parses its output.

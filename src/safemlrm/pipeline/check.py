@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from safemlrm import plugins
 from safemlrm.config import ConfigError, Loc, PluginSpec, RunConfig, TargetSpec, error_message, format_problem
 from safemlrm.profiles import ProfileError
+from safemlrm.protocols import ALL_MODALITIES, input_modalities
 from safemlrm.registry import PluginConfigError, UnknownPluginError, must_exist_fields
 from safemlrm.targets._build import resolve_target
 
@@ -113,6 +114,47 @@ class _Checker:
             self.model_param(validated, loc, who, spec.label)
 
 
+    def modalities(self) -> None:
+        """A target that reads no images must not get the probes of an attack that makes images."""
+        attacks = {a.label: a for a in self.config.attacks}
+        for i, tspec in enumerate(self.config.targets):
+            reads = self._target_reads(tspec)
+            if reads is None or "image" in reads:
+                continue
+            for dataset in self.config.datasets:
+                if tspec.datasets is not None and dataset.label not in tspec.datasets:
+                    continue
+                for label in dataset.attacks if dataset.attacks is not None else list(attacks):
+                    attack = attacks.get(label)
+                    makes = _attack_makes(attack.kind) if attack is not None else None
+                    if attack is None or makes is None or "image" not in makes:
+                        continue
+                    where: Loc = ("targets", i, "input_modalities") if tspec.input_modalities else ("targets", i)
+                    self.add(
+                        where,
+                        f"target {tspec.name!r} reads no images (input modalities: {', '.join(sorted(reads))}) but "
+                        f"attack {attack.label!r} ({attack.kind}) makes image probes for dataset {dataset.label!r}; "
+                        f"leave that dataset out of the target's `datasets`, that attack out of the dataset's "
+                        f"`attacks`, or use a target that reads images",
+                    )
+
+    def _target_reads(self, spec: TargetSpec) -> frozenset[str] | None:
+        if spec.input_modalities is not None:
+            return frozenset(spec.input_modalities)
+        try:
+            kind = resolve_target(spec, self.config.profiles_dir).kind
+            return input_modalities(plugins.targets.get(kind))
+        except (ProfileError, UnknownPluginError):  # reported by the target's own check
+            return None
+
+
+def _attack_makes(kind: str) -> frozenset[str] | None:
+    try:
+        return frozenset(getattr(plugins.attacks.get(kind), "output_modalities", ALL_MODALITIES))
+    except UnknownPluginError:  # reported by the attack's own check
+        return None
+
+
 def _takes_spec(validated: BaseModel) -> bool:
     """Whether the `model` field also takes a target spec (so a string in it is a run target's label)."""
     annotation = type(validated).model_fields["model"].annotation
@@ -134,5 +176,6 @@ def check_config(config: RunConfig, base_dir: Path, *, resources: bool = True) -
         checker.target(target, ("targets", i), f"target {target.name!r}")
     for i, judge in enumerate(config.judges):
         checker.plugin("judges", i, judge)
+    checker.modalities()
     if checker.problems:
         raise ConfigError("\n".join([f"{config.locate(()).source}: invalid configuration:", *checker.problems]))

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safemlrm import plugins
 from safemlrm.config import RunConfig
 from safemlrm.hashing import content_hash
 from safemlrm.judge_cache import JudgementCache
@@ -27,9 +28,11 @@ from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
 from safemlrm.pipeline.progress import StageProgress
 from safemlrm.pipeline.units import Unit, enumerate_work
+from safemlrm.protocols import ReasoningParser
+from safemlrm.records import TargetInfo
 from safemlrm.secrets import redact
 from safemlrm.shard import Shard
-from safemlrm.store import RunStore
+from safemlrm.store import RunStore, StoreError
 from safemlrm.types import NAN, Generation, Judgement, ParsedOutput, ParseStatus, Part, Probe, Sample
 
 log = logging.getLogger(__name__)
@@ -89,9 +92,29 @@ def judged_text(parsed: ParsedOutput, part: Part) -> str:
 
 
 def _parse(target: BuiltTarget, generation: Generation) -> ParsedOutput:
-    if not generation.ok:
+    return _parse_with(target.parser if generation.ok else None, generation)
+
+
+def _parse_with(parser: ReasoningParser | None, generation: Generation) -> ParsedOutput:
+    if parser is None or not generation.ok:
         return ParsedOutput(raw=generation.text, reasoning="", answer="", status=ParseStatus.ERROR, parser="none")
-    return target.parser.parse(generation)
+    return parser.parse(generation)
+
+
+@dataclass
+class _Invocation:
+    id: int
+    status: str = "interrupted"  # until the stage returns or fails
+
+
+def _parser_of(info: TargetInfo, built: BuiltRun) -> ReasoningParser:
+    """The reasoning parser a stored target was run with (its kind and params are in its identity)."""
+    for t in built.targets:
+        if t.label == info.label:
+            return t.parser
+    name = str(info.identity.get("parser") or "think_tags")
+    params = info.identity.get("parser_params") or {}
+    return plugins.parsers.create(name, params, built.ctx.with_label(name))
 
 
 class Pipeline:
@@ -172,7 +195,7 @@ class Pipeline:
 
     async def _judge(
         self,
-        unit: Unit,
+        sample: Sample,
         gen_key: str,
         parsed: ParsedOutput,
         store: RunStore,
@@ -195,13 +218,13 @@ class Pipeline:
                 progress.drop("judge", len(self._judges))
                 continue
             for judge in self._judges:
-                jkey = judgement_key(judge, unit.sample.instruction, text)
+                jkey = judgement_key(judge, sample.instruction, text)
                 if linked.get((part.value, judge.label)) == jkey:
                     self.counters.judge_cached += 1
                     progress.advance("judge")
                     continue
                 jobs.append(
-                    self._judge_part(unit, gen_key, part, text, jkey, judge, store, cache, semaphores, progress)
+                    self._judge_part(sample, gen_key, part, text, jkey, judge, store, cache, semaphores, progress)
                 )
         if len(jobs) == 1:
             await jobs[0]
@@ -210,7 +233,7 @@ class Pipeline:
 
     async def _judge_part(
         self,
-        unit: Unit,
+        sample: Sample,
         gen_key: str,
         part: Part,
         text: str,
@@ -244,7 +267,7 @@ class Pipeline:
         future: asyncio.Future[Judgement] = asyncio.get_running_loop().create_future()
         self._inflight_judgements[jkey] = future
         try:
-            judgement = await self._judge_one(judge, unit.sample, text, part, semaphores[judge.label])
+            judgement = await self._judge_one(judge, sample, text, part, semaphores[judge.label])
             future.set_result(judgement)
         except BaseException as exc:
             future.set_exception(exc)
@@ -263,23 +286,43 @@ class Pipeline:
         progress.advance("judge")
 
     # ------------------------------------------------------------------ orchestration
-    async def run(self) -> RunResult:
-        started = time.monotonic()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        store = RunStore(self.run_dir)
-        cache = JudgementCache(self.config.judge_cache) if self.config.judge_cache else None
-        built = build_run(self.config, self.run_dir, self.base_dir)
-        self._judges = built.judges
+    @contextlib.asynccontextmanager
+    async def _invocation(self, built: BuiltRun, store: RunStore) -> AsyncIterator[_Invocation]:
+        """One invocation of a stage: recorded in the store, stopped cleanly by Ctrl-C / SIGTERM,
+        and marked finished, failed or interrupted with its counters, whatever happens inside."""
         for t in built.targets:
             store.put_target(t.info)
         for j in built.judges:
             store.put_judge(j.info)
-        invocation = store.start_invocation(self.command, redact(self.config.model_dump(mode="json")), environment())
+        config = redact(self.config.model_dump(mode="json"))
+        inv = _Invocation(store.start_invocation(self.command, config, environment()))
         store.commit()
-        status = "interrupted"
-        progress = StageProgress(
-            enabled=self.show_progress, judgements_per_unit=len(self.config.parts) * len(built.judges)
-        )
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
+            loop.add_signal_handler(signal.SIGTERM, lambda: main_task.cancel() if main_task else None)
+        try:
+            yield inv
+            inv.status = "finished"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise RunInterrupted(self.run_dir, self.counters) from None
+        except BaseException:
+            inv.status = "failed"
+            raise
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+            store.finish_invocation(inv.id, inv.status, self.counters.as_dict())
+
+    async def _stream_units(
+        self,
+        built: BuiltRun,
+        store: RunStore,
+        invocation: int,
+        cache: JudgementCache | None,
+        progress: StageProgress,
+    ) -> None:
+        """Stages attack, generate, parse (and judge, when the run has judges), streamed per unit."""
         dispatchers = {t.label: TargetDispatcher(t.target, t.label) for t in built.targets}
         semaphores = {j.label: asyncio.Semaphore(max(1, int(j.judge.max_concurrency))) for j in built.judges}
         # Two stages with their own limits, so units waiting for a judge never hold generation slots
@@ -302,7 +345,7 @@ class Pipeline:
                     generation_slots.release()
                     holds_generation_slot = False
                     try:
-                        await self._judge(unit, gen_key, parsed, store, cache, semaphores, progress, fresh)
+                        await self._judge(unit.sample, gen_key, parsed, store, cache, semaphores, progress, fresh)
                     finally:
                         judge_slots.release()
                 store.maybe_commit()
@@ -314,52 +357,138 @@ class Pipeline:
                 if holds_generation_slot:
                     generation_slots.release()
 
-        loop = asyncio.get_running_loop()
-        main_task = asyncio.current_task()
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / not main thread
-            loop.add_signal_handler(signal.SIGTERM, lambda: main_task.cancel() if main_task else None)
-        with progress:
+        try:
             try:
-                try:
-                    async for unit in self._units(built, store, progress):
-                        await generation_slots.acquire()
-                        if failures:
-                            generation_slots.release()
-                            break
-                        self.counters.units += 1
-                        task = asyncio.create_task(process(unit))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                except Exception:
-                    # A bad dataset row (or a broken attack) stops loading: the units already started
-                    # finish and are stored before the error is reported, so a fixed rerun resumes.
-                    status = "failed"
-                    if tasks:
-                        await asyncio.gather(*tasks)
-                    raise
-                progress.loading_done(self.counters.units)
+                async for unit in self._units(built, store, progress):
+                    await generation_slots.acquire()
+                    if failures:
+                        generation_slots.release()
+                        break
+                    self.counters.units += 1
+                    task = asyncio.create_task(process(unit))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            except Exception:
+                # A bad dataset row (or a broken attack) stops loading: the units already started
+                # finish and are stored before the error is reported, so a fixed rerun resumes.
                 if tasks:
                     await asyncio.gather(*tasks)
-                if failures:
-                    raise failures[0]
-                status = "finished"
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise RunInterrupted(self.run_dir, self.counters) from None
+                raise
+            progress.loading_done(self.counters.units)
+            if tasks:
+                await asyncio.gather(*tasks)
+            if failures:
+                raise failures[0]
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            for d in dispatchers.values():
+                await d.aclose()
+
+    async def _judge_stored(
+        self,
+        built: BuiltRun,
+        store: RunStore,
+        invocation: int,
+        cache: JudgementCache | None,
+        progress: StageProgress,
+    ) -> None:
+        """Stage judge alone: every stored generation the run planned, by the configured judges.
+
+        The run's items move to this invocation (as a resumed run's do), so its report shows them
+        with these judges. Nothing is generated: a failed generation stays failed and unjudged.
+        """
+        source = store.latest_planned_invocation()
+        if source is None:
+            raise StoreError(f"{self.run_dir}: nothing generated yet; run `safemlrm generate` first")
+        store.claim_items(int(source["id"]), invocation)
+        store.commit()
+        parsers = {label: _parser_of(info, built) for label, info in store.target_infos().items()}
+        semaphores = {j.label: asyncio.Semaphore(max(1, int(j.judge.max_concurrency))) for j in built.judges}
+        slots = asyncio.Semaphore(self.config.concurrency)
+        progress.loading_done(store.count_items(invocation))
+        tasks: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+
+        async def judge_one(gen_key: str, sample: Sample, generation: Generation, parsed_json: str | None) -> None:
+            try:
+                parsed = _parse_with(parsers[generation.target], generation)
+                if parsed_json != parsed.model_dump_json():  # the parser changed since: parsing is pure, redo it
+                    store.put_parsed(gen_key, parsed)
+                progress.advance("parse")
+                await self._judge(sample, gen_key, parsed, store, cache, semaphores, progress, False)
+                store.maybe_commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug, not a judge failure: stop, keep what exists
+                failures.append(exc)
             finally:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(signal.SIGTERM)
-                for d in dispatchers.values():
-                    await d.aclose()
-                store.finish_invocation(invocation, "failed" if failures else status, self.counters.as_dict())
+                slots.release()
+
+        try:
+            for gen_key, sample, generation, parsed_json in store.iter_generations(invocation):
+                self.counters.units += 1
+                progress.advance("load")
+                if not generation.ok:  # a failed generation is not judged
+                    progress.advance("parse")
+                    progress.drop("judge", len(self.config.parts) * len(built.judges))
+                    continue
+                await slots.acquire()
+                if failures:
+                    slots.release()
+                    break
+                task = asyncio.create_task(judge_one(gen_key, sample, generation, parsed_json))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.gather(*tasks)
+            if failures:
+                raise failures[0]
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _run_stages(self, *, generate: bool, judge: bool) -> RunResult:
+        started = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        store = RunStore(self.run_dir)
+        cache = JudgementCache(self.config.judge_cache) if self.config.judge_cache and judge else None
+        built = build_run(self.config, self.run_dir, self.base_dir, targets=generate, judges=judge)
+        self._judges = built.judges
+        progress = StageProgress(
+            enabled=self.show_progress, judgements_per_unit=len(self.config.parts) * len(built.judges)
+        )
+        with progress:
+            try:
+                async with self._invocation(built, store) as inv:
+                    if generate:
+                        await self._stream_units(built, store, inv.id, cache, progress)
+                    else:
+                        await self._judge_stored(built, store, inv.id, cache, progress)
+            finally:
                 store.close()
                 if cache is not None:
                     cache.close()
                 await built.aclose()
             reports = self.write_reports(progress) if self.reports else {}
         return RunResult(self.run_dir, self.counters, reports, time.monotonic() - started)
+
+    async def run(self) -> RunResult:
+        """All stages in one streaming pass: attack, generate, parse, judge; then the reports."""
+        return await self._run_stages(generate=True, judge=True)
+
+    async def generate(self) -> RunResult:
+        """Stages attack, generate and parse only (`safemlrm generate`); judge and report come later."""
+        return await self._run_stages(generate=True, judge=False)
+
+    async def judge(self) -> RunResult:
+        """Stage judge only (`safemlrm judge`), over what the store holds; no target is built or called."""
+        return await self._run_stages(generate=False, judge=True)
 
     def write_reports(self, progress: StageProgress | None = None) -> dict[str, Path]:
         """Stages analyse and report, from the store alone."""
@@ -390,3 +519,44 @@ def run_config(
 ) -> RunResult:
     """Run (or resume) a config synchronously; the Python API behind `safemlrm run`."""
     return asyncio.run(Pipeline(config, run_dir, base_dir=base_dir, progress=progress, shard=shard).run())
+
+
+def generate_config(
+    config: RunConfig, run_dir: Path, *, base_dir: Path, progress: bool = True, shard: Shard | None = None
+) -> RunResult:
+    """Stages attack, generate and parse of a config (or resume them); the API behind `safemlrm generate`."""
+    pipeline = Pipeline(
+        config, run_dir, base_dir=base_dir, progress=progress, command="generate", reports=False, shard=shard
+    )
+    return asyncio.run(pipeline.generate())
+
+
+# The fields of a config that `safemlrm judge --config` takes; the rest (datasets, attacks, targets)
+# is the run's own, from its store: judging never changes what was generated.
+JUDGE_FIELDS = ("judges", "parts", "judge_cache", "asr_threshold", "concurrency")
+
+
+def stored_config(run_dir: Path, judging: RunConfig | None = None) -> RunConfig:
+    """The config of the run's latest generation, with the judge fields of ``judging`` when given.
+
+    Secrets were redacted when the config was stored: API keys come from environment variables.
+    """
+    store = RunStore(run_dir, create=False)
+    try:
+        source = store.latest_planned_invocation()
+    finally:
+        store.close()
+    if source is None:
+        raise StoreError(f"{run_dir}: nothing generated yet; run `safemlrm generate` first")
+    data = dict(source["config"])
+    if judging is not None:
+        given = judging.model_dump(mode="json")
+        data.update({name: given[name] for name in JUDGE_FIELDS})
+    return RunConfig.model_validate(data)
+
+
+def judge_run(config: RunConfig, run_dir: Path, *, base_dir: Path, progress: bool = True) -> RunResult:
+    """Stage judge over a run's stored generations (or resume it); the API behind `safemlrm judge`."""
+    return asyncio.run(
+        Pipeline(config, run_dir, base_dir=base_dir, progress=progress, command="judge", reports=False).judge()
+    )
