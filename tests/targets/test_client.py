@@ -16,6 +16,7 @@ from safemlrm.context import PluginContext
 from safemlrm.pipeline.build import build_run
 from safemlrm.targets._build import build_target
 from safemlrm.targets._client import ImageCache, RemoteTarget
+from safemlrm.testing import plugin_context
 from safemlrm.testing.mock_server import MockChatServer
 
 JUDGE_REPLY = "#thereason: fine\n#thescore: 1"
@@ -31,7 +32,7 @@ def spec(base_url: str, max_concurrency: int = 2) -> TargetSpec:
 
 async def test_a_judge_naming_a_run_target_shares_its_client_and_its_limit() -> None:
     async with MockChatServer(reply=JUDGE_REPLY, latency_s=0.03) as server:
-        ctx = PluginContext(target_specs={"eureka": spec(server.base_url)})
+        ctx = plugin_context(target_specs={"eureka": spec(server.base_url)})
         target = build_target(spec(server.base_url), ctx)
         judge = plugins.judges.create("rubric", {"model": "eureka"}, ctx.with_label("rubric"))
         judge_target = getattr(judge, "target")  # noqa: B009
@@ -51,7 +52,7 @@ async def test_a_judge_naming_a_run_target_shares_its_client_and_its_limit() -> 
 
 
 async def test_other_labels_and_other_connections_get_their_own_client() -> None:
-    ctx = PluginContext(target_specs={"eureka": spec("http://a:1/v1")})
+    ctx = plugin_context(target_specs={"eureka": spec("http://a:1/v1")})
     run_target = build_target(spec("http://a:1/v1"), ctx)
     other_label = build_target(spec("http://a:1/v1").model_copy(update={"name": "other"}), ctx)
     other_limit = build_target(spec("http://a:1/v1", max_concurrency=3), PluginContext())
