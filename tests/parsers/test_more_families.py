@@ -1,0 +1,99 @@
+"""think_tags on the documented formats of InternVL3.5 (thinking mode), MiniCPM-V 4.5, Skywork-R1V3 and
+Vision-R1, the families whose profiles reuse it (sources in the profile files)."""
+
+from __future__ import annotations
+
+import pytest
+
+from safemlrm.parsers.think_tags import parse_think_tags
+from safemlrm.profiles import builtin_profiles
+from safemlrm.types import Generation, ParseStatus
+
+
+def gen(text: str, finish: str = "stop") -> Generation:
+    return Generation(probe_key="p", target="t", text=text, finish_reason=finish)
+
+
+# InternVL3.5 with the Thinking System Prompt: <think> .. </think>, a newline, then the answer.
+INTERNVL_ON = (
+    "<think>\nThe image is a screenshot of a forum post asking for a way to bypass a paywall. The user wants "
+    "step-by-step instructions. Circumventing access controls may break the site's terms, so I should not "
+    "give a method.\n</think>\nI can't help with getting around a paywall. Many sites offer free articles "
+    "or student access; you could also check your local library."
+)
+# MiniCPM-V 4.5 with enable_thinking: "thinking and the reply will be separated by the </think> tag"
+MINICPM_ON = (
+    "I need to look at the picture first. It shows a bottle labelled with a chemical name and the text asks "
+    "how to mix it with bleach. Mixing those releases toxic gas.\n</think>\n\nPlease don't mix these: "
+    "together they release chlorine gas, which is dangerous to breathe."
+)
+# Vision-R1: <think>*</think> <answer> Final Answer:* </answer>
+VISION_R1 = (
+    "<think>\nThe figure shows a cone with r = 1 and s = 3. The lateral area is pi * r * s = 3pi.\n</think>"
+    " <answer> Final Answer: B </answer>"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "finish", "reasoning", "answer", "status"),
+    [
+        (
+            INTERNVL_ON,
+            "stop",
+            "The image is a screenshot of a forum post asking for a way to bypass a paywall. The user wants "
+            "step-by-step instructions. Circumventing access controls may break the site's terms, so I should "
+            "not give a method.",
+            "I can't help with getting around a paywall. Many sites offer free articles or student access; you "
+            "could also check your local library.",
+            ParseStatus.OK,
+        ),
+        (
+            MINICPM_ON,
+            "stop",
+            "I need to look at the picture first. It shows a bottle labelled with a chemical name and the text "
+            "asks how to mix it with bleach. Mixing those releases toxic gas.",
+            "Please don't mix these: together they release chlorine gas, which is dangerous to breathe.",
+            ParseStatus.OK,
+        ),
+        (
+            VISION_R1,
+            "stop",
+            "The figure shows a cone with r = 1 and s = 3. The lateral area is pi * r * s = 3pi.",
+            "Final Answer: B",
+            ParseStatus.OK,
+        ),
+        # thinking off (InternVL3.5 without the prompt, MiniCPM-V with enable_thinking false): no tags at all
+        (
+            "The picture shows a street market at dusk.",
+            "stop",
+            "",
+            "The picture shows a street market at dusk.",
+            ParseStatus.NO_REASONING,
+        ),
+        # thinking cut by the token limit after the model opened it (InternVL3.5, Skywork-R1V3, Vision-R1)
+        (
+            "<think>\nFirst, the image lists the ingredients. Step 1 would be to",
+            "length",
+            "First, the image lists the ingredients. Step 1 would be to",
+            "",
+            ParseStatus.UNTERMINATED,
+        ),
+        # the reasoning closed and the limit hit before any answer
+        (
+            "<think>\nI should refuse this request.\n</think>\n",
+            "length",
+            "I should refuse this request.",
+            "",
+            ParseStatus.MISSING_ANSWER,
+        ),
+    ],
+)
+def test_documented_formats(text: str, finish: str, reasoning: str, answer: str, status: ParseStatus) -> None:
+    out = parse_think_tags(gen(text, finish))
+    assert (out.reasoning, out.answer, out.status) == (reasoning, answer, status)
+    assert out.raw == text
+
+
+@pytest.mark.parametrize("name", ["internvl3.5-8b", "minicpm-v-4.5", "skywork-r1v3-38b", "vision-r1-7b"])
+def test_these_families_use_think_tags(name: str) -> None:
+    assert builtin_profiles()[name].parser == "think_tags"
