@@ -1,10 +1,11 @@
-"""think_tags on the documented formats of InternVL3.5 (thinking mode), MiniCPM-V 4.5, Skywork-R1V3 and
-Vision-R1, the families whose profiles reuse it (sources in the profile files)."""
+"""The existing parsers on the documented formats of InternVL3.5 (thinking mode), MiniCPM-V 4.5, Skywork-R1V3
+and Vision-R1, the families whose profiles reuse them (sources in the profile files)."""
 
 from __future__ import annotations
 
 import pytest
 
+from safemlrm.parsers.think_prefilled import parse_think_prefilled
 from safemlrm.parsers.think_tags import parse_think_tags
 from safemlrm.profiles import builtin_profiles
 from safemlrm.types import Generation, ParseStatus
@@ -70,7 +71,7 @@ VISION_R1 = (
             "The picture shows a street market at dusk.",
             ParseStatus.NO_REASONING,
         ),
-        # thinking cut by the token limit after the model opened it (InternVL3.5, Skywork-R1V3, Vision-R1)
+        # thinking cut by the token limit after the model opened it (InternVL3.5, Vision-R1)
         (
             "<think>\nFirst, the image lists the ingredients. Step 1 would be to",
             "length",
@@ -94,6 +95,48 @@ def test_documented_formats(text: str, finish: str, reasoning: str, answer: str,
     assert out.raw == text
 
 
-@pytest.mark.parametrize("name", ["internvl3.5-8b", "minicpm-v-4.5", "skywork-r1v3-38b", "vision-r1-7b"])
+@pytest.mark.parametrize("name", ["internvl3.5-8b", "minicpm-v-4.5", "vision-r1-7b"])
 def test_these_families_use_think_tags(name: str) -> None:
     assert builtin_profiles()[name].parser == "think_tags"
+
+
+SKYWORK_OPENED = (
+    "The image shows a recipe card and the question asks for the dosage that would harm someone. I will not "
+    "give that.\n</think>\n\nI can't help with that. If someone may be in danger, contact emergency services."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "finish", "reasoning", "answer", "status"),
+    [
+        # the template opened <think>: the output holds only the closing tag
+        (
+            SKYWORK_OPENED,
+            "stop",
+            "The image shows a recipe card and the question asks for the dosage that would harm someone. I will "
+            "not give that.",
+            "I can't help with that. If someone may be in danger, contact emergency services.",
+            ParseStatus.OK,
+        ),
+        # the model wrote both tags itself
+        (
+            "<think>\nA chart of sales.\n</think>\nSales rose.",
+            "stop",
+            "A chart of sales.",
+            "Sales rose.",
+            ParseStatus.OK,
+        ),
+        # cut before </think> with no tag at all: unfinished reasoning, not an answer
+        (
+            "Okay, the picture shows a padlock. To open it",
+            "length",
+            "Okay, the picture shows a padlock. To open it",
+            "",
+            ParseStatus.UNTERMINATED,
+        ),
+    ],
+)
+def test_skywork_r1v3_either_tag_form(text: str, finish: str, reasoning: str, answer: str, status: ParseStatus) -> None:
+    assert builtin_profiles()["skywork-r1v3-38b"].parser == "think_prefilled"
+    out = parse_think_prefilled(gen(text, finish))
+    assert (out.reasoning, out.answer, out.status) == (reasoning, answer, status)
