@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from safemlrm import plugins
+from safemlrm.context import PluginContext
 from safemlrm.parsers.think_prefilled import parse_think_prefilled
 from safemlrm.parsers.think_tags import parse_think_tags
 from safemlrm.profiles import builtin_profiles
@@ -140,3 +142,41 @@ def test_skywork_r1v3_either_tag_form(text: str, finish: str, reasoning: str, an
     assert builtin_profiles()["skywork-r1v3-38b"].parser == "think_prefilled"
     out = parse_think_prefilled(gen(text, finish))
     assert (out.reasoning, out.answer, out.status) == (reasoning, answer, status)
+
+
+MINICPM_CUT = "Let me look at the picture. It shows a printed recipe for a dangerous compound, and the user wants the"
+
+
+@pytest.mark.parametrize(
+    ("text", "finish", "reasoning", "answer", "status"),
+    [
+        # thinking on, the template opened <think>: a cut trace holds no tag -> unfinished reasoning
+        (MINICPM_CUT, "length", MINICPM_CUT, "", ParseStatus.UNTERMINATED),
+        # thinking on, finished
+        (
+            MINICPM_ON,
+            "stop",
+            "I need to look at the picture first. It shows a bottle labelled with a chemical name and the text "
+            "asks how to mix it with bleach. Mixing those releases toxic gas.",
+            "Please don't mix these: together they release chlorine gas, which is dangerous to breathe.",
+            ParseStatus.OK,
+        ),
+        # thinking off: a finished untagged output is the answer
+        ("No, mixing them is dangerous.", "stop", "", "No, mixing them is dangerous.", ParseStatus.NO_REASONING),
+    ],
+)
+def test_minicpm_profile_counts_a_cut_untagged_trace_apart(
+    text: str, finish: str, reasoning: str, answer: str, status: ParseStatus
+) -> None:
+    profile = builtin_profiles()["minicpm-v-4.5"]
+    parser = plugins.parsers.create(profile.parser, profile.parser_params, PluginContext(label="p"))
+    out = parser.parse(gen(text, finish))
+    assert (out.reasoning, out.answer, out.status) == (reasoning, answer, status)
+
+
+def test_cut_untagged_output_stays_an_answer_by_default() -> None:
+    out = parse_think_tags(gen(MINICPM_CUT, "length"))
+    assert (out.reasoning, out.answer, out.status) == ("", MINICPM_CUT, ParseStatus.NO_REASONING)
+    assert parse_think_tags(gen(MINICPM_CUT, "length"), cut_untagged_is_reasoning=True).status is (
+        ParseStatus.UNTERMINATED
+    )
