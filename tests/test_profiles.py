@@ -50,6 +50,8 @@ def test_builtin_profile_is_consistent(name: str) -> None:
         # defaults every target kind accepts, so `kind: hf` or `vllm` in a TargetSpec works unchanged
         TargetParams.model_validate(profile.params)
         assert "model" not in profile.params  # the model comes from hf_id (or the user), never two places
+    for setting in (profile.thinking_params or {}).values():
+        TargetParams.model_validate({**profile.params, **setting})  # each side of a hybrid pair is valid
     if profile.base is not None:
         base = builtin_profiles()[profile.base]
         assert profile.reasoning
@@ -193,3 +195,23 @@ def test_bad_user_profiles_name_the_file(tmp_path: Path) -> None:
 def test_unknown_profile_suggests_close_names() -> None:
     with pytest.raises(ProfileError, match="mm-eureka-qwen-7b"):
         get_profile("mm-eureka-qwen7b")
+
+
+def test_pairs_of_the_2025_families_read_from_their_sources() -> None:
+    profiles = load_profiles()
+    assert {n: (profiles[n].hf_id, profiles[n].base) for n in ("skywork-r1v3-38b", "vision-r1-7b")} == {
+        "skywork-r1v3-38b": ("Skywork/Skywork-R1V3-38B", "internvl3-38b"),
+        "vision-r1-7b": ("Osilly/Vision-R1-7B", "qwen2.5-vl-7b-instruct"),
+    }
+    assert profiles["internvl3-38b"].hf_id == "OpenGVLab/InternVL3-38B"
+    # hybrids are their own base: a switch, no base profile
+    for name, hf_id in (("internvl3.5-8b", "OpenGVLab/InternVL3_5-8B"), ("minicpm-v-4.5", "openbmb/MiniCPM-V-4_5")):
+        assert (profiles[name].hf_id, profiles[name].base) == (hf_id, None)
+        assert profiles[name].thinking_kwargs is not None
+
+
+def test_yaml_on_off_keys_of_thinking_params(tmp_path: Path) -> None:
+    (tmp_path / "h.yaml").write_text(
+        "name: h\nparser: think_tags\nthinking_params:\n  on: {system_prompt: Think.}\n  off: {}\n", encoding="utf-8"
+    )
+    assert load_profiles(tmp_path)["h"].thinking_params == {"on": {"system_prompt": "Think."}, "off": {}}

@@ -72,7 +72,8 @@ class TargetSpec(Spec):
         default=None,
         description=(
             "a hybrid model's thinking switch, sent as chat_template_kwargs (the profile's thinking_kwargs, "
-            "else {enable_thinking: true|false}); on = the reasoning model, off = its base"
+            "else {enable_thinking: true|false}) and, where the profile has thinking_params, as target params "
+            "(e.g. a system prompt); on = the reasoning model, off = its base"
         ),
     )
     samples: int | None = Field(

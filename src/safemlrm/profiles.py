@@ -34,9 +34,16 @@ class Profile(BaseModel):
         default=None,
         description="chat-template variables that switch a hybrid model's thinking on and off",
     )
+    thinking_params: dict[Literal["on", "off"], dict[str, Any]] | None = Field(
+        default=None,
+        description=(
+            "target params that `thinking: on|off` sets, for a switch that is no chat-template variable "
+            "(InternVL3.5: a system prompt); the target's own params still win"
+        ),
+    )
     source: str = "builtin"
 
-    @field_validator("thinking_kwargs", mode="before")
+    @field_validator("thinking_kwargs", "thinking_params", mode="before")
     @classmethod
     def _yaml_on_off(cls, value: Any) -> Any:
         """YAML 1.1 reads bare `on:` / `off:` keys as true / false: take them as the two settings."""

@@ -46,7 +46,7 @@ def test_preset_lists_and_validates(
         f"attacks.sd_typo.params.image_dir={tmp_path / 'imgs'}",
     ]
     assert main(["validate", str(path), *(a for o in overrides for a in ("--set", o))]) == 0
-    assert "valid (3 datasets, 3 attacks, 8 targets, 2 judges)" in capsys.readouterr().out
+    assert "valid (3 datasets, 3 attacks, 10 targets, 2 judges)" in capsys.readouterr().out
 
 
 def test_preset_pairs_models_with_their_bases(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,12 +58,17 @@ def test_preset_pairs_models_with_their_bases(capsys: pytest.CaptureFixture[str]
         "kimi-vl-thinking": "kimi-vl-instruct",
         "mimo-vl-rl": "mimo-vl-sft",
         "glm-4.5v-thinking": "glm-4.5v-no-thinking",
+        "internvl3.5-8b-thinking": "internvl3.5-8b-no-thinking",
     }
     resolved = {t.name: resolve_target(t) for t in config.targets}
     on, off = resolved["glm-4.5v-thinking"], resolved["glm-4.5v-no-thinking"]
     assert on.params["model"] == off.params["model"] == "zai-org/GLM-4.5V"  # one model, two switches
     assert on.params["chat_template_kwargs"] == {"enable_thinking": True} and on.reasoning
     assert off.params["chat_template_kwargs"] == {"enable_thinking": False} and not off.reasoning
+    ivl_on, ivl_off = resolved["internvl3.5-8b-thinking"], resolved["internvl3.5-8b-no-thinking"]
+    assert ivl_on.params["model"] == ivl_off.params["model"] == "OpenGVLab/InternVL3_5-8B"
+    assert "<think>" in ivl_on.params["system_prompt"] and ivl_off.params["system_prompt"] is None
+    assert "chat_template_kwargs" not in ivl_on.params and ivl_on.reasoning and not ivl_off.reasoning
     # every target samples (temperature > 0) and is served over the OpenAI-compatible API
     assert all(r.kind == "openai" and r.params["temperature"] > 0 for r in resolved.values())
     assert resolved["qwen3-vl-8b-thinking"].parser == "think_prefilled"
@@ -103,5 +108,5 @@ def test_dry_run_shows_the_calls(capsys: pytest.CaptureFixture[str], tmp_path: P
     # 2 MM-SafetyBench questions x (text, SD+typography) + 2 SafeBench x (text, FigStep) + 2 XSTest prompts
     assert "plan: 6 samples -> 10 probes" in plan
     assert "target glm-4.5v-no-thinking: 40 calls to make, 0 from the store (4 samples per probe)" in plan
-    assert "target calls: 320" in plan  # 8 targets x 10 probes x 4 samples
+    assert "target calls: 400" in plan  # 10 targets x 10 probes x 4 samples
     assert not (tmp_path / "run" / "run.sqlite").exists()

@@ -45,6 +45,45 @@ async def test_thinking_on_and_off_travel_as_chat_template_kwargs() -> None:
     assert by_text["on"]["model"] == "zai-org/GLM-4.5V"
 
 
+async def test_a_switch_made_of_a_system_prompt_sends_no_template_kwargs() -> None:
+    """InternVL3.5: thinking on is its Thinking System Prompt, off is none; the template gets nothing."""
+    async with MockChatServer(record_requests=True) as server:
+        for setting in ("on", "off"):
+            spec = TargetSpec(
+                name=f"ivl-{setting}", profile="internvl3.5-8b", thinking=setting,  # type: ignore[arg-type]
+                params={"base_url": server.base_url},
+            )
+            resolved = resolve_target(spec)
+            assert resolved.reasoning is (setting == "on")
+            target = openai_target(resolved.params, spec.name)
+            await target.generate([probe(setting)])
+            await target.aclose()
+    by_text = {body["messages"][-1]["content"]: body for body in server.requests}
+    on, off = by_text["on"], by_text["off"]
+    assert on["messages"][0]["role"] == "system"
+    assert "Enclose this entire thinking process within <think> and </think> tags." in on["messages"][0]["content"]
+    assert [m["role"] for m in off["messages"]] == ["user"]
+    assert "chat_template_kwargs" not in on and "chat_template_kwargs" not in off
+    assert on["temperature"] == off["temperature"] == 0.6  # both sides of the pair sample alike
+
+
+def test_thinking_params_yield_to_the_targets_own_params() -> None:
+    own = "Answer briefly."
+    spec = TargetSpec(name="i", profile="internvl3.5-8b", thinking="off", params={"system_prompt": own})
+    assert resolve_target(spec).params["system_prompt"] == own
+    unset = resolve_target(TargetSpec(name="i", profile="internvl3.5-8b")).params
+    assert unset["system_prompt"].startswith("You are an AI assistant")  # the profile's default: thinking on
+    assert "chat_template_kwargs" not in unset
+
+
+def test_a_profile_that_defaults_to_thinking_on_is_switched_off() -> None:
+    """MiniCPM-V 4.5's profile turns thinking on in its params; `thinking: off` overrides it."""
+    on = resolve_target(TargetSpec(name="m", profile="minicpm-v-4.5"))
+    off = resolve_target(TargetSpec(name="m", profile="minicpm-v-4.5", thinking="off"))
+    assert on.params["chat_template_kwargs"] == {"enable_thinking": True} and on.reasoning
+    assert off.params["chat_template_kwargs"] == {"enable_thinking": False} and not off.reasoning
+
+
 def test_yaml_on_off_read_as_the_switch() -> None:
     """YAML 1.1 turns a bare `on` into true; the config reads it as the switch setting."""
     text = (

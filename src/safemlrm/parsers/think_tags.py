@@ -9,6 +9,9 @@ Rules (tags case-insensitive, parts trimmed):
 - an ``<answer>..</answer>`` wrapping of the answer is stripped (the tags only, never text);
 - ``<think>`` without a closing tag: all reasoning, empty answer, status ``unterminated``;
 - no tags: all answer, status ``no_reasoning``; reasoning closed with nothing after: ``missing_answer``;
+- with ``cut_untagged_is_reasoning``: no tags and cut by the token limit (``finish_reason`` length):
+  all reasoning, status ``unterminated`` -- for hybrid models whose template opens ``<think>`` in the
+  prompt only with thinking on (MiniCPM-V 4.5), so a cut trace holds no tag at all;
 - a native reasoning field from the API (``Generation.reasoning``) is the reasoning, the text the answer.
 """
 
@@ -24,6 +27,7 @@ from safemlrm.parsers._common import (
     preflight,
     remove_tags,
     tag_patterns,
+    truncated,
 )
 from safemlrm.plugin_api import Generation, ParsedOutput, ParseStatus, PluginContext, parsers
 
@@ -31,7 +35,12 @@ NAME = "think_tags"
 
 
 def parse_think_tags(
-    generation: Generation, *, tag: str = "think", answer_tag: str = "answer", parser_name: str = NAME
+    generation: Generation,
+    *,
+    tag: str = "think",
+    answer_tag: str = "answer",
+    cut_untagged_is_reasoning: bool = False,
+    parser_name: str = NAME,
 ) -> ParsedOutput:
     """Split a generation at its last closing think tag (see the module docstring for every rule)."""
     failed = preflight(generation, parser_name)
@@ -54,6 +63,8 @@ def parse_think_tags(
     if think_open.search(text):
         reasoning = remove_tags(text, think_open)
         return build(generation, parser_name, reasoning, "", ParseStatus.UNTERMINATED)
+    if cut_untagged_is_reasoning and truncated(generation):
+        return build(generation, parser_name, text, "", ParseStatus.UNTERMINATED)
     return build(generation, parser_name, "", clean_answer(text))
 
 
@@ -67,9 +78,21 @@ class ThinkTagsParser:
         answer_tag: str = Field(
             default="answer", pattern=TAG_NAME, description="name of an optional tag wrapping the answer"
         )
+        cut_untagged_is_reasoning: bool = Field(
+            default=False,
+            description=(
+                "an output with no tag that the token limit cut is unfinished reasoning (unterminated), "
+                "for hybrid templates that open the reasoning in the prompt only with thinking on"
+            ),
+        )
 
     def __init__(self, params: Params, ctx: PluginContext) -> None:
         self.params = params
 
     def parse(self, generation: Generation) -> ParsedOutput:
-        return parse_think_tags(generation, tag=self.params.tag, answer_tag=self.params.answer_tag)
+        return parse_think_tags(
+            generation,
+            tag=self.params.tag,
+            answer_tag=self.params.answer_tag,
+            cut_untagged_is_reasoning=self.params.cut_untagged_is_reasoning,
+        )

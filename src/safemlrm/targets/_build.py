@@ -35,7 +35,7 @@ def resolve_target(spec: TargetSpec, profiles_dir: str | None = None) -> Resolve
     profile = get_profile(spec.profile, profiles_dir) if spec.profile else None
     kind = spec.kind or (profile.kind if profile else None)
     assert kind is not None  # guaranteed by TargetSpec validation
-    params = {**(profile.params if profile else {}), **spec.params}
+    params = {**(profile.params if profile else {}), **_thinking_params(spec, profile), **spec.params}
     if profile and profile.hf_id and "model" not in params:
         params["model"] = profile.hf_id
     parser = spec.parser or (profile.parser if profile else "think_tags")
@@ -48,8 +48,19 @@ def resolve_target(spec: TargetSpec, profiles_dir: str | None = None) -> Resolve
     return ResolvedTarget(spec.name, kind, params, parser, parser_params, reasoning, spec.base, profile)
 
 
+def _thinking_params(spec: TargetSpec, profile: Profile | None) -> dict[str, Any]:
+    """The params a profile's ``thinking_params`` set for the target's thinking setting (none unset)."""
+    if spec.thinking is None or profile is None or not profile.thinking_params:
+        return {}
+    return dict(profile.thinking_params.get(spec.thinking, {}))
+
+
 def _with_thinking(spec: TargetSpec, kind: str, params: dict[str, Any], profile: Profile | None) -> dict[str, Any]:
     """The target params with the thinking switch merged into ``chat_template_kwargs``.
+
+    A profile's ``thinking_params`` (merged in ``resolve_target``) carry a switch that is no template
+    variable, e.g. the system prompt that turns InternVL3.5's thinking on; such a profile names an
+    empty ``thinking_kwargs`` so that nothing is sent to the template.
 
     One hybrid model with thinking on is the reasoning model, with thinking off its base: the same
     weights, so the comparison has no fine-tuning in between. The kwargs reach the chat template of
@@ -71,7 +82,10 @@ def _with_thinking(spec: TargetSpec, kind: str, params: dict[str, Any], profile:
     given = params.get("chat_template_kwargs") or {}
     if not isinstance(given, dict):
         raise ValueError(f"target {spec.name!r}: params.chat_template_kwargs must be a mapping")
-    return {**params, "chat_template_kwargs": {**given, **switch[spec.thinking]}}
+    merged = {**given, **switch[spec.thinking]}
+    if not merged and "chat_template_kwargs" not in params:
+        return params  # a switch made of params alone (profile.thinking_params): nothing for the template
+    return {**params, "chat_template_kwargs": merged}
 
 
 def build_target(spec: TargetSpec, ctx: PluginContext, profiles_dir: str | None = None) -> Target:
