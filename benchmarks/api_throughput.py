@@ -95,7 +95,7 @@ def sequential_openai(base_url: str, n: int) -> None:
 
 
 def pipeline_config(data: Path, base_url: str) -> Any:
-    from safemlrm.config import RunConfig
+    from safemlrm.core.config import RunConfig
 
     return RunConfig.model_validate(
         {

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import write_result
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Generation, Probe
 from safemlrm.targets.hf import HFTarget
-from safemlrm.types import Generation, Probe
 
 
 async def demo_probes(count: int) -> list[Probe]:

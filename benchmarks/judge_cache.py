@@ -76,7 +76,7 @@ def star1_source(folder: Path) -> tuple[Path, list[dict[str, Any]]]:
 
 
 def run(data: Path, targets: list[dict[str, Any]], run_dir: Path, cache: str | None) -> dict[str, int]:
-    from safemlrm.config import RunConfig
+    from safemlrm.core.config import RunConfig
     from safemlrm.pipeline.runner import Pipeline
 
     config = RunConfig.model_validate(

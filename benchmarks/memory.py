@@ -48,7 +48,7 @@ html_report: false
 RUN_PIPELINE = """
 import asyncio, sys
 from pathlib import Path
-from safemlrm.config import load_config
+from safemlrm.core.config import load_config
 from safemlrm.pipeline.runner import Pipeline
 config = load_config(sys.argv[1])
 result = asyncio.run(Pipeline(config, Path(sys.argv[2]), base_dir=Path(sys.argv[1]).parent,
@@ -60,7 +60,7 @@ REPORT = """
 import sys
 from pathlib import Path
 from safemlrm.report import write_reports
-from safemlrm.store import load_run
+from safemlrm.core.store import load_run
 print(write_reports(load_run(sys.argv[1]), Path(sys.argv[1]), None, html=sys.argv[2] == "html"))
 """
 

@@ -21,10 +21,10 @@ import statistics
 import time
 from pathlib import Path
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.language import detect_language
-from safemlrm.types import Part, Sample
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.language import detect_language
+from safemlrm.core.types import Part, Sample
 
 OUT = Path(__file__).resolve().parent / "results" / "offline_judge_speed.json"
 BASE = (

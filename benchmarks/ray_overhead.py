@@ -29,12 +29,12 @@ from typing import Any
 
 from _common import write_result
 
-from safemlrm.config import RunConfig
-from safemlrm.context import PluginContext
+from safemlrm.core.config import RunConfig
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Message, Probe, TextPart
 from safemlrm.executors import create_target
 from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.types import Message, Probe, TextPart
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "no_work": {"default": "reply {sample_id}", "max_batch_size": 1, "max_concurrency": 64},

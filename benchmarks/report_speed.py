@@ -87,7 +87,7 @@ judge_cache: null
 BUILD = """
 import asyncio, sys
 from pathlib import Path
-from safemlrm.config import load_config
+from safemlrm.core.config import load_config
 from safemlrm.pipeline.runner import Pipeline
 config = load_config(sys.argv[1])
 result = asyncio.run(Pipeline(config, Path(sys.argv[2]), base_dir=Path(sys.argv[1]).parent,

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from safemlrm.config import RunConfig
+from safemlrm.core.config import RunConfig
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -23,11 +23,11 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, ValidationError
 
-from safemlrm import plugins
-from safemlrm.hashing import file_sha256
-from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
+from safemlrm.core import plugins
+from safemlrm.core.hashing import file_sha256
+from safemlrm.core.protocols import Attack, Dataset, Judge, ReasoningParser, Target
+from safemlrm.core.types import Generation, ImageRef, Judgement, Message, ParsedOutput, Part, Probe, Sample, TextPart
 from safemlrm.testing import plugin_context
-from safemlrm.types import Generation, ImageRef, Judgement, Message, ParsedOutput, Part, Probe, Sample, TextPart
 from tests.conftest import SHARED_DATA
 
 PROTOCOLS = {

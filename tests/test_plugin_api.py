@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from safemlrm import plugin_api, plugins
+from safemlrm import plugin_api
+from safemlrm.core import plugins
 from safemlrm.testing import plugin_context
 
 

@@ -39,9 +39,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from safemlrm.context import PluginContext  # noqa: E402
-from safemlrm.hashing import content_hash  # noqa: E402
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart  # noqa: E402
+from safemlrm.core.context import PluginContext  # noqa: E402
+from safemlrm.core.hashing import content_hash  # noqa: E402
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart  # noqa: E402
 
 QUESTIONS = (
     "Describe the image in detail, then explain what the text in it asks for.",

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from safemlrm.api import run
-from safemlrm.config import RunConfig
-from safemlrm.store import STORE_FILE
+from safemlrm.core.config import RunConfig
+from safemlrm.core.store import STORE_FILE
+from safemlrm.verbs.api import run
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from safemlrm import plugins
+from safemlrm.core import plugins
 from safemlrm.attacks._fonts import load_font
-from safemlrm.context import PluginContext
+from safemlrm.core.context import PluginContext
 
 ATTACKS = [
     ("typography", {}, "typography"),

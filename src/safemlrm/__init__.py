@@ -17,7 +17,7 @@ __all__ = ["__version__", *_API]
 def __getattr__(name: str) -> Any:
     # Lazy, so `import safemlrm` stays cheap and plugin modules can import the package freely.
     if name in _API:
-        from safemlrm import api
+        from safemlrm.verbs import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'safemlrm' has no attribute {name!r}")

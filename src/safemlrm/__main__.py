@@ -1,3 +1,6 @@
-from safemlrm.cli import main
+"""`python -m safemlrm` and the `safemlrm` console script (kept here so the entry point never moves)."""
 
-raise SystemExit(main())
+from safemlrm.verbs.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

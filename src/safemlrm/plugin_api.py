@@ -35,12 +35,12 @@ This module is kernel (tests/layers.toml): it imports nothing from the plugin pa
 
 from __future__ import annotations
 
-from safemlrm.batching import MicroBatcher
-from safemlrm.context import PluginContext, cache_key
-from safemlrm.hashing import content_hash, file_sha256
-from safemlrm.language import UNREADABLE_LABEL
-from safemlrm.plugins import attacks, datasets, judges, parsers, targets
-from safemlrm.protocols import (
+from safemlrm.core.batching import MicroBatcher
+from safemlrm.core.context import PluginContext, cache_key
+from safemlrm.core.hashing import content_hash, file_sha256
+from safemlrm.core.language import UNREADABLE_LABEL
+from safemlrm.core.plugins import attacks, datasets, judges, parsers, targets
+from safemlrm.core.protocols import (
     ALL_MODALITIES,
     Attack,
     Dataset,
@@ -50,8 +50,8 @@ from safemlrm.protocols import (
     Target,
     input_modalities,
 )
-from safemlrm.registry import MUST_EXIST, NoParams, PluginConfigError, Registry, must_exist_fields
-from safemlrm.types import (
+from safemlrm.core.registry import MUST_EXIST, NoParams, PluginConfigError, Registry, must_exist_fields
+from safemlrm.core.types import (
     NAN,
     Generation,
     ImagePart,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safemlrm.types import ParseStatus, Part, ScoreRow
+from safemlrm.core.types import ParseStatus, Part, ScoreRow
 
 
 def row(

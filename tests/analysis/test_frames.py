@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
-from safemlrm import api
 from safemlrm.analysis.frames import (
     frame_to_rows,
     harm_frame,
@@ -25,6 +24,7 @@ from safemlrm.analysis.reasoning_tax import reasoning_tax
 from safemlrm.analysis.self_correction import self_correction
 from safemlrm.pipeline.runner import Pipeline
 from safemlrm.testing.synthetic import synthetic_run
+from safemlrm.verbs import api
 
 pd = pytest.importorskip("pandas", reason="needs pandas: pip install 'safemlrm[notebook]'")
 

@@ -6,7 +6,7 @@ from tests.analysis._rows import row
 
 from safemlrm.analysis.harm import harm_stats
 from safemlrm.analysis.over_refusal import over_refusal, refusal_judge, tradeoff
-from safemlrm.records import JudgeInfo
+from safemlrm.core.records import JudgeInfo
 
 JUDGES = [JudgeInfo("rubric", "rubric"), JudgeInfo("kw", "keyword"), JudgeInfo("xs", "refusal_classifier")]
 

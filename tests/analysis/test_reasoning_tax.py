@@ -19,9 +19,9 @@ from safemlrm.analysis.reasoning_tax import (
     reasoning_tax,
     tax_verdict,
 )
-from safemlrm.records import TargetInfo
+from safemlrm.core.records import TargetInfo
+from safemlrm.core.types import ScoreRow
 from safemlrm.report._text import tax_sentence
-from safemlrm.types import ScoreRow
 
 NAN = float("nan")
 TARGETS = [

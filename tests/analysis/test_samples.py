@@ -7,8 +7,8 @@ import math
 from tests.analysis._rows import row
 
 from safemlrm.analysis.samples import first_samples, sample_stats, sampled_tax
-from safemlrm.records import TargetInfo
-from safemlrm.types import NAN, ParseStatus, ScoreRow
+from safemlrm.core.records import TargetInfo
+from safemlrm.core.types import NAN, ParseStatus, ScoreRow
 
 
 def sampled(scores: list[float], probe: str, target: str = "R", **kw: object) -> list[ScoreRow]:

@@ -5,7 +5,7 @@ from tests.analysis._rows import row
 
 from safemlrm.analysis.harm import is_unsafe, score_bin, unsafe_bin
 from safemlrm.analysis.self_correction import self_correction
-from safemlrm.types import ParseStatus, ScoreRow
+from safemlrm.core.types import ParseStatus, ScoreRow
 
 NAN = float("nan")
 

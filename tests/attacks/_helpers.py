@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from safemlrm import plugins
 from safemlrm.attacks._fonts import font_available
-from safemlrm.protocols import Attack
+from safemlrm.core import plugins
+from safemlrm.core.protocols import Attack
+from safemlrm.core.types import Sample
 from safemlrm.testing import plugin_context
-from safemlrm.types import Sample
 
 needs_liberation = pytest.mark.skipif(
     not font_available("liberation-sans"), reason="Liberation Sans not installed (apt-get install fonts-liberation)"

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from tests.attacks._helpers import needs_freemono, needs_liberation
 
-from safemlrm import api
-from safemlrm.store import load_run
+from safemlrm.core.store import load_run
+from safemlrm.verbs import api
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAKE_TARGETS = (

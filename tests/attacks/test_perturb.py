@@ -8,7 +8,7 @@ from PIL import Image
 from tests.attacks._helpers import attack, sample
 
 from safemlrm.attacks.perturb import perturb_image
-from safemlrm.registry import PluginConfigError
+from safemlrm.core.registry import PluginConfigError
 
 
 def text_like() -> Image.Image:

@@ -8,7 +8,7 @@ from tests.attacks._helpers import attack, sample
 
 from safemlrm.attacks._common import params_record
 from safemlrm.attacks.query_rewrite import parse_rewrite, sd_question, system_prompt_for
-from safemlrm.secrets import REDACTED
+from safemlrm.core.secrets import REDACTED
 
 REPLY = (
     "<think>The user wants a rewrite.</think>"

@@ -7,7 +7,7 @@ from tests.attacks._helpers import attack, sample
 
 from safemlrm.attacks.figstep import FIGSTEP_PROMPT
 from safemlrm.attacks.text_template import TEMPLATES
-from safemlrm.registry import PluginConfigError
+from safemlrm.core.registry import PluginConfigError
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Sample
 from safemlrm.datasets.demo import SCENARIOS, demo_benchmark_path
-from safemlrm.types import Sample
 
 
 def load(**params: object) -> list[Sample]:

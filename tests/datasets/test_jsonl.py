@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import file_sha256
+from safemlrm.core.types import Sample
 from safemlrm.datasets._common import DatasetError
-from safemlrm.hashing import file_sha256
-from safemlrm.types import Sample
 
 
 def load(tmp_path: Path, params: dict[str, Any]) -> list[Sample]:

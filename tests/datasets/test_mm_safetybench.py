@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Sample
 from safemlrm.datasets._common import DatasetError
-from safemlrm.types import Sample
 
 COUNTS = {
     "Illegal Activity": 97,

@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
-from safemlrm.config import ConfigError, RunConfig
-from safemlrm.context import PluginContext
+from safemlrm.core.config import ConfigError, RunConfig
+from safemlrm.core.context import PluginContext
+from safemlrm.core.store import STORE_FILE, load_run
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.executors import create_target
 from safemlrm.executors.config import RaySpec
 from safemlrm.pipeline.runner import Pipeline, RunResult
-from safemlrm.store import STORE_FILE, load_run
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 # Small reservations so that two targets with two actors each, and a judge, fit on two cores.
 RAY = {"actors": 2, "num_cpus": 0.25}

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
-from safemlrm.config import RunConfig
-from safemlrm.export import export_run
+from safemlrm.core.config import RunConfig
+from safemlrm.core.store import load_run
 from safemlrm.interop.hf_dataset import COLUMNS, to_hf_dataset
 from safemlrm.interop.replay_source import ExportFileError, load_export_outputs
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.store import load_run
+from safemlrm.verbs.export import export_run
 
 datasets = pytest.importorskip("datasets", reason="needs datasets: pip install 'safemlrm[datasets]'")
 

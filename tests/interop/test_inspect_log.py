@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
-from safemlrm.export import export_run
+from safemlrm.core.store import load_run
+from safemlrm.core.types import Part
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.store import load_run
 from safemlrm.testing.synthetic import synthetic_run
-from safemlrm.types import Part
+from safemlrm.verbs.export import export_run
 
 inspect_log = pytest.importorskip(
     "inspect_ai.log", reason="needs inspect_ai: pip install 'safemlrm[inspect]'"

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.eureka import parse_eureka
-from safemlrm.types import Generation, ParseStatus
 
 
 def gen(text: str = "", **fields: Any) -> Generation:

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.llava_cot import parse_llava_cot
-from safemlrm.types import Generation, ParseStatus
 
 FULL = (
     "<SUMMARY> I will describe the image and answer. </SUMMARY>\n\n"

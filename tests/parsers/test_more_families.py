@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.profiles import builtin_profiles
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.think_prefilled import parse_think_prefilled
 from safemlrm.parsers.think_tags import parse_think_tags
-from safemlrm.profiles import builtin_profiles
-from safemlrm.types import Generation, ParseStatus
 
 
 def gen(text: str, finish: str = "stop") -> Generation:

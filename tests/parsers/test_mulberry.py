@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.mulberry import parse_mulberry
-from safemlrm.types import Generation, ParseStatus
 
 NATIVE = """### Image Description:
 The image shows a kitchen with several bottles.

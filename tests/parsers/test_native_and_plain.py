@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.native import parse_native
 from safemlrm.parsers.plain import parse_plain
-from safemlrm.types import Generation, ParseStatus
 
 
 def gen(text: str = "", **fields: Any) -> Generation:

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.glm import parse_glm
 from safemlrm.parsers.kimi import parse_kimi
 from safemlrm.parsers.think_prefilled import parse_think_prefilled
-from safemlrm.types import Generation, ParseStatus
 
 
 def gen(text: str = "", **fields: Any) -> Generation:

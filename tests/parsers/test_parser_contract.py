@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.protocols import ReasoningParser
-from safemlrm.types import Generation, ParseStatus
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.protocols import ReasoningParser
+from safemlrm.core.types import Generation, ParseStatus
 
 BUILTIN = {"think_tags", "eureka", "mulberry", "llava_cot", "native", "plain", "kimi", "glm", "think_prefilled"}
 REGISTERED = plugins.parsers.names()  # every parser, built-in or added by a package: checked the same way

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.registry import PluginConfigError
+from safemlrm.core.types import Generation, ParseStatus
 from safemlrm.parsers.think_tags import parse_think_tags
-from safemlrm.registry import PluginConfigError
-from safemlrm.types import Generation, ParseStatus
 
 
 def gen(text: str = "", **fields: Any) -> Generation:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from safemlrm.config import ConfigError, load_config
+from safemlrm.core.config import ConfigError, load_config
 from safemlrm.pipeline.check import check_config
 
 CONFIG = """\
@@ -134,7 +134,7 @@ judges:
 def test_a_text_only_target_with_an_image_attack_fails_validate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from safemlrm.cli import main
+    from safemlrm.verbs.cli import main
 
     out = problems(write(tmp_path, IMAGE_ATTACK))
     assert "target 'llm' reads no images" in out and "attack 'figstep' (figstep)" in out
@@ -152,8 +152,8 @@ def test_a_text_only_target_is_fine_without_image_attacks(tmp_path: Path) -> Non
 
 
 def test_a_target_kind_can_declare_its_modalities(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from safemlrm import plugins
-    from safemlrm.registry import PluginInfo
+    from safemlrm.core import plugins
+    from safemlrm.core.registry import PluginInfo
     from safemlrm.targets.fake import FakeTarget
 
     class TextOnly(FakeTarget):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
-from safemlrm import api
+from safemlrm.core.shard import Shard
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.shard import Shard
+from safemlrm.verbs import api
 
 
 def test_a_sharded_dry_run_plans_what_the_shard_runs(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_a_sharded_dry_run_plans_what_the_shard_runs(tmp_path: Path) -> None:
 
 
 def test_cli_dry_run_takes_the_shard(tmp_path: Path, capsys: object) -> None:
-    from safemlrm.cli import main
+    from safemlrm.verbs.cli import main
 
     data = write_jsonl(tmp_path / "d.jsonl", harmful_rows(40))
     config = tmp_path / "c.yaml"

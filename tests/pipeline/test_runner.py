@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
+from safemlrm.core.store import STORE_FILE, RunStore, load_run
+from safemlrm.core.types import Generation, ParseStatus, Part
 from safemlrm.pipeline.runner import Pipeline, RunInterrupted
-from safemlrm.store import STORE_FILE, RunStore, load_run
-from safemlrm.types import Generation, ParseStatus, Part
 
 
 def run(config, run_dir: Path):  # type: ignore[no-untyped-def]
@@ -107,8 +107,8 @@ def test_judge_cache_key_covers_the_judges_code(data: Path, tmp_path: Path, monk
 
 
 def test_nan_judgements_are_kept_and_not_zero(data: Path, tmp_path: Path) -> None:
+    from safemlrm.core.types import NAN, Judgement
     from safemlrm.judges.keyword import KeywordJudge
-    from safemlrm.types import NAN, Judgement
 
     async def broken(self, sample, text, part):  # type: ignore[no-untyped-def]
         return Judgement(judge=self.label, score=NAN, raw="no score here")
@@ -170,10 +170,10 @@ def test_cancelled_run_keeps_results_and_resumes(data: Path, tmp_path: Path) -> 
 
 
 def test_batching_targets_receive_batches(tmp_path: Path) -> None:
-    from safemlrm.context import PluginContext
+    from safemlrm.core.context import PluginContext
+    from safemlrm.core.types import Message, Probe, TextPart
     from safemlrm.pipeline.batching import TargetDispatcher
     from safemlrm.targets.fake import FakeTarget
-    from safemlrm.types import Message, Probe, TextPart
 
     target = FakeTarget(FakeTarget.Params(max_batch_size=4, max_concurrency=8), PluginContext(label="f"))
     probes = [

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
-from safemlrm.merge import merge_runs
+from safemlrm.core.shard import Shard
+from safemlrm.core.store import STORE_FILE, RunStore, load_run
 from safemlrm.pipeline.plan import dry_run
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.shard import Shard
-from safemlrm.store import STORE_FILE, RunStore, load_run
+from safemlrm.verbs.merge import merge_runs
 
 # Sample i of the reasoner answers unsafely only for i = 1, so ASR@1 = 1/3 and ASR@3 = 1 on the answer.
 REASONER = "<think>Plan for {sample_id}, try {sample}</think>" + "{sample}"

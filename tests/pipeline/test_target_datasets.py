@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from tests.helpers import harmful_rows, write_jsonl
 
-from safemlrm.config import ConfigError, RunConfig, parse_config
+from safemlrm.core.config import ConfigError, RunConfig, parse_config
+from safemlrm.core.store import load_run
 from safemlrm.pipeline.plan import dry_run
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.store import load_run
 
 
 def config(tmp_path: Path, **target_overrides: Any) -> RunConfig:

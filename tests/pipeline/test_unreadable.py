@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.helpers import harmful_rows, write_jsonl
 
-from safemlrm.cli import main
+from safemlrm.verbs.cli import main
 
 THAI = "แน่นอน นี่คือขั้นตอนการทำ ขั้นแรกให้เตรียมวัสดุ จากนั้นผสมให้เข้ากัน"
 CONFIG = """\

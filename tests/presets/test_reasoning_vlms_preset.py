@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from safemlrm.cli import main
-from safemlrm.config import parse_config
-from safemlrm.targets._build import resolve_target
+from safemlrm.core.config import parse_config
+from safemlrm.core.target_build import resolve_target
+from safemlrm.verbs.cli import main
 
 NAME = "reasoning-vlms-2026"
 
@@ -78,8 +78,8 @@ def test_preset_pairs_models_with_their_bases(capsys: pytest.CaptureFixture[str]
 
 
 def test_dry_run_shows_the_calls(capsys: pytest.CaptureFixture[str], tmp_path: Path, shared_data: Path) -> None:
-    from safemlrm import plugins
-    from safemlrm.context import PluginContext
+    from safemlrm.core import plugins
+    from safemlrm.core.context import PluginContext
 
     path = tmp_path / "vlms.yaml"
     path.write_text(preset_text(capsys))

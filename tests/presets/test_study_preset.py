@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safemlrm.cli import main
-from safemlrm.config import parse_config
+from safemlrm.core.config import parse_config
+from safemlrm.verbs.cli import main
 
 
 def preset_text(capsys) -> str:  # type: ignore[no-untyped-def]
@@ -53,8 +53,8 @@ def test_preset_holds_the_study_matrix(capsys) -> None:  # type: ignore[no-untyp
 
 
 def test_preset_selects_1256_questions(capsys, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    from safemlrm import plugins
-    from safemlrm.context import PluginContext
+    from safemlrm.core import plugins
+    from safemlrm.core.context import PluginContext
 
     config = parse_config(preset_text(capsys))
     params = {**config.datasets[0].params, "root": str(shared_data / "benchmarks" / "mm_safetybench")}

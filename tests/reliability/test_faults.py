@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.helpers import harmful_rows, write_jsonl
 
-from safemlrm.config import RunConfig
+from safemlrm.core.config import RunConfig
 from safemlrm.pipeline.runner import Counters, Pipeline
 from safemlrm.testing.mock_server import Fault, MockChatServer, bench_reply, last_user_text
 

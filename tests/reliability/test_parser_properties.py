@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safemlrm import plugins
-from safemlrm.config import ConfigError, parse_config
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.config import ConfigError, parse_config
+from safemlrm.core.context import PluginContext
 from safemlrm.datasets._common import DatasetError
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

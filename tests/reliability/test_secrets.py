@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.helpers import harmful_rows, write_jsonl
 
-from safemlrm import plugins
+from safemlrm.core import plugins
 
 GOOD_KEY = "sk-test-GOOD-0123456789abcdefSECRET"
 BAD_KEY = "sk-test-WRONG-9876543210fedcbaSECRET"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from safemlrm.records import RunData
+from safemlrm.core.records import RunData
 from safemlrm.report import write_reports
 from safemlrm.testing.synthetic import synthetic_run
 

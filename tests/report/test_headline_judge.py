@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from safemlrm.analysis.run_analysis import analyse_run, headline_judge
-from safemlrm.cli import _print_headline_judge
-from safemlrm.config import RunConfig
-from safemlrm.records import JudgeInfo, RunData
+from safemlrm.core.config import RunConfig
+from safemlrm.core.records import JudgeInfo, RunData
+from safemlrm.core.types import Judgement, Part
 from safemlrm.report import headline_judge_line, write_reports
 from safemlrm.testing.synthetic import synthetic_run
-from safemlrm.types import Judgement, Part
+from safemlrm.verbs.cli import _print_headline_judge
 
 
 def _with_judges(run: RunData, order: list[JudgeInfo], config: dict[str, object] | None = None) -> RunData:

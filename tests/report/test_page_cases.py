@@ -17,7 +17,7 @@ from tests.report._cdp import Browser, find_chromium
 
 from safemlrm.analysis.harm import unsafe_bin
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis, analyse_run
-from safemlrm.records import Record, RunData, TargetInfo
+from safemlrm.core.records import Record, RunData, TargetInfo
 from safemlrm.report import write_reports
 from safemlrm.report.html import sample_payload
 from safemlrm.testing.synthetic import BASE, REASONING, synthetic_run

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from tests.report.test_page_cases import check_page_agrees
 
-from safemlrm.config import load_config
+from safemlrm.core.config import load_config
+from safemlrm.core.store import load_run
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.store import load_run
 
 CONFIG = """\
 name: real-outputs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from safemlrm.analysis.run_analysis import analyse_run
 from safemlrm.analysis.summary import build_summary
-from safemlrm.records import RunData
+from safemlrm.core.records import RunData
 from safemlrm.report import write_reports
 from safemlrm.report.html import embed_json, select_records
 from safemlrm.testing.synthetic import HOSTILE_TEXTS, REASONING, SCENARIOS, synthetic_run

@@ -10,10 +10,10 @@ from typing import overload
 
 from tests.helpers import fake_config, harmful_rows, write_jsonl
 
+from safemlrm.core.records import Record
+from safemlrm.core.store import StoredRecords, load_run
 from safemlrm.pipeline.runner import Pipeline
-from safemlrm.records import Record
 from safemlrm.report import write_reports
-from safemlrm.store import StoredRecords, load_run
 
 
 class CountingRecords(Sequence[Record]):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from safemlrm.hashing import file_sha256
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
+from safemlrm.core.hashing import file_sha256
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 SECRET = "sk-test-7f3a9c1e5b2d4680bbbb"
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from tests.targets._api import SECRET, FakeSleep, png, probe
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.registry import PluginConfigError
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.registry import PluginConfigError
 from safemlrm.targets._client import encode_image
 from safemlrm.targets.anthropic import (
     AnthropicParams,

@@ -12,11 +12,11 @@ import pytest
 from tests.attacks._helpers import needs_freemono
 from tests.targets._api import SECRET
 
-from safemlrm import api
-from safemlrm.store import load_run
+from safemlrm.core.store import load_run
 from safemlrm.testing.mock_anthropic import MockAnthropicServer
 from safemlrm.testing.mock_gemini import MockGeminiServer
 from safemlrm.testing.mock_server import MockChatServer, MockReply
+from safemlrm.verbs import api
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 REPLY = MockReply(content="I will not help with that.", reasoning="The user asks for harm; I refuse.")

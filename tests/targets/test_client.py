@@ -10,11 +10,11 @@ from pathlib import Path
 
 from tests.targets._api import png, probe
 
-from safemlrm import plugins
-from safemlrm.config import RunConfig, TargetSpec
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.config import RunConfig, TargetSpec
+from safemlrm.core.context import PluginContext
+from safemlrm.core.target_build import build_target
 from safemlrm.pipeline.build import build_run
-from safemlrm.targets._build import build_target
 from safemlrm.targets._client import ImageCache, RemoteTarget
 from safemlrm.testing import plugin_context
 from safemlrm.testing.mock_server import MockChatServer

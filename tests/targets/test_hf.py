@@ -14,13 +14,13 @@ from PIL import Image
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.hashing import content_hash
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import content_hash
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.targets._inprocess import resolve_model_source
 from safemlrm.targets.hf import HFTarget
 from safemlrm.testing.tiny_models import build_tiny_causal_lm, build_tiny_qwen2_5_vl
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,7 @@ async def test_budget_forcing_closes_the_reasoning_and_then_answers(tiny_lm: Pat
 
 
 def test_thinking_budget_must_leave_room_for_an_answer(tiny_lm: Path) -> None:
-    from safemlrm.registry import PluginConfigError
+    from safemlrm.core.registry import PluginConfigError
 
     with pytest.raises(PluginConfigError, match="thinking_budget"):
         make_target(tiny_lm, max_new_tokens=10, thinking_budget=10)
@@ -268,7 +268,7 @@ def test_trust_remote_code_is_off_unless_asked(tiny_lm: Path) -> None:
 
 
 def test_a_model_is_required() -> None:
-    from safemlrm.registry import PluginConfigError
+    from safemlrm.core.registry import PluginConfigError
 
     with pytest.raises(PluginConfigError, match="model"):
         plugins.targets.create("hf", {}, PluginContext())
@@ -344,8 +344,8 @@ THINKING_TEMPLATE = (
 
 async def test_thinking_off_reaches_the_in_process_chat_template(tiny_lm: Path) -> None:
     """`thinking: off` on an hf target becomes chat_template_kwargs that its chat template reads."""
-    from safemlrm.config import TargetSpec
-    from safemlrm.targets._build import resolve_target
+    from safemlrm.core.config import TargetSpec
+    from safemlrm.core.target_build import resolve_target
 
     renders = {}
     for setting in ("on", "off"):

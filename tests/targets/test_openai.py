@@ -15,10 +15,11 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.hashing import file_sha256
-from safemlrm.registry import PluginConfigError
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import file_sha256
+from safemlrm.core.registry import PluginConfigError
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.targets.openai import (
     IMAGE_CACHE_SIZE,
     MalformedResponse,
@@ -34,7 +35,6 @@ from safemlrm.targets.openai import (
     scaled_size,
 )
 from safemlrm.testing.mock_server import Fault, FaultRates, MockChatServer, MockReply
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 SECRET = "sk-test-7f3a9c1e5b2d4680aaaa"
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Message, Probe, TextPart
 from safemlrm.targets.openai import OpenAITarget
-from safemlrm.types import Message, Probe, TextPart
 
 pytestmark = pytest.mark.slow
 

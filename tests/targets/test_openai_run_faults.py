@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from safemlrm import api
-from safemlrm.config import RunConfig
+from safemlrm.core.config import RunConfig
+from safemlrm.verbs import api
 
 SECRET = "sk-run-fault-test-91b2c3d4e5f60718"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import Message, Probe, TextPart
 from safemlrm.targets.replay import ReplayFileError, ReplayTarget
-from safemlrm.types import Message, Probe, TextPart
 
 
 def probe(sample_id: str, attack: str = "vanilla") -> Probe:

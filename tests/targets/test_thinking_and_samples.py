@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from safemlrm import plugins
-from safemlrm.config import TargetSpec, parse_config
-from safemlrm.context import PluginContext
-from safemlrm.targets._build import resolve_target
+from safemlrm.core import plugins
+from safemlrm.core.config import TargetSpec, parse_config
+from safemlrm.core.context import PluginContext
+from safemlrm.core.target_build import resolve_target
+from safemlrm.core.types import Message, Probe, TextPart
 from safemlrm.targets.openai import OpenAIParams, OpenAITarget, build_chat_request
 from safemlrm.testing.mock_server import MockChatServer
-from safemlrm.types import Message, Probe, TextPart
 
 
 def probe(text: str = "hello") -> Probe:

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.hashing import content_hash
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import content_hash
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.targets.vllm import VLLMTarget
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 
 def make_probe(text: str, images: tuple[ImageRef, ...] = (), sample_id: str = "s") -> Probe:
@@ -118,7 +118,7 @@ def test_import_error_at_use_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_model_is_required(fake_vllm: FakeVLLM) -> None:
-    from safemlrm.registry import PluginConfigError
+    from safemlrm.core.registry import PluginConfigError
 
     with pytest.raises(PluginConfigError, match="model"):
         plugins.targets.create("vllm", {}, PluginContext())

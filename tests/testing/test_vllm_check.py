@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from safemlrm.core.types import Generation, Probe
 from safemlrm.testing.vllm_check import CheckRun, check_generations, check_image_tokens, text_probes
-from safemlrm.types import Generation, Probe
 
 
 def good(probe: Probe, text: str = "hi") -> Generation:

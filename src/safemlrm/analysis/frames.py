@@ -22,8 +22,8 @@ from safemlrm.analysis.harm import harm_stats
 from safemlrm.analysis.over_refusal import over_refusal
 from safemlrm.analysis.reasoning_tax import reasoning_tax
 from safemlrm.analysis.self_correction import self_correction
-from safemlrm.records import JudgeInfo, RunData, TargetInfo
-from safemlrm.types import ScoreRow
+from safemlrm.core.records import JudgeInfo, RunData, TargetInfo
+from safemlrm.core.types import ScoreRow
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(ScoreRow.model_fields)
 REQUIRED_COLUMNS = tuple(name for name, f in ScoreRow.model_fields.items() if f.is_required())

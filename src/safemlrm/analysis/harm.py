@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES, Estimate, bootstrap_mean, wilson_interval
-from safemlrm.types import ScoreRow
+from safemlrm.core.types import ScoreRow
 
 DIMENSIONS = ("judge", "target", "part", "attack", "dataset", "category")
 DEFAULT_THRESHOLD = 4.0

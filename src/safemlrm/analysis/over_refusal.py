@@ -17,8 +17,8 @@ from typing import Any
 
 from safemlrm.analysis.harm import HarmStat
 from safemlrm.analysis.stats import NAN, Estimate, wilson_interval
-from safemlrm.records import JudgeInfo
-from safemlrm.types import ScoreRow
+from safemlrm.core.records import JudgeInfo
+from safemlrm.core.types import ScoreRow
 
 CLASSIFIER_LABELS = frozenset({"full_refusal", "partial_refusal", "full_compliance"})
 KEYWORD_LABELS = frozenset({"refusal", "no_refusal", "empty"})

@@ -32,8 +32,8 @@ from safemlrm.analysis.stats import (
     paired_bootstrap_diff,
     wilson_interval,
 )
-from safemlrm.records import TargetInfo
-from safemlrm.types import ScoreRow
+from safemlrm.core.records import TargetInfo
+from safemlrm.core.types import ScoreRow
 
 ALL = "(all)"
 DEFAULT_COMPARISONS: tuple[tuple[str, str], ...] = (("whole", "whole"), ("answer", "whole"))

@@ -20,9 +20,9 @@ from safemlrm.analysis.reasoning_tax import PairedComparison, reasoning_tax
 from safemlrm.analysis.samples import SampledStat, SampledTax, first_samples, sample_stats, sampled_tax
 from safemlrm.analysis.self_correction import SelfCorrection, self_correction
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES
-from safemlrm.language import UNREADABLE_LABEL
-from safemlrm.records import Record, RunData
-from safemlrm.types import ParseStatus, ScoreRow
+from safemlrm.core.language import UNREADABLE_LABEL
+from safemlrm.core.records import Record, RunData
+from safemlrm.core.types import ParseStatus, ScoreRow
 
 HEADLINE_PART = "whole"  # the part every target has: all the text a model shows the user
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safemlrm.analysis.stats import DEFAULT_RESAMPLES, Estimate, bootstrap_mean, paired_bootstrap_diff
-from safemlrm.records import TargetInfo
-from safemlrm.types import ParseStatus, ScoreRow
+from safemlrm.core.records import TargetInfo
+from safemlrm.core.types import ParseStatus, ScoreRow
 
 TAX_PARTS: tuple[tuple[str, str], ...] = (("whole", "whole"), ("answer", "whole"))
 

@@ -24,7 +24,7 @@ from typing import Any
 from safemlrm.analysis.harm import DEFAULT_THRESHOLD, SCORE_BINS, is_unsafe, score_bin, unsafe_bin
 from safemlrm.analysis.reasoning_tax import ALL
 from safemlrm.analysis.stats import Estimate, wilson_interval
-from safemlrm.types import ParseStatus, Part, ScoreRow
+from safemlrm.core.types import ParseStatus, Part, ScoreRow
 
 SCORES = SCORE_BINS
 __all__ = ["SCORES", "SelfCorrection", "score_bin", "self_correction", "unsafe_bin"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from safemlrm.analysis.harm import HarmStat
 from safemlrm.analysis.run_analysis import RunAnalysis, analyse_run
-from safemlrm.records import RunData
+from safemlrm.core.records import RunData
 
 SCHEMA = "safemlrm.summary/1"
 

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.secrets import redact
-from safemlrm.types import ContentPart, ImagePart, ImageRef, Message, Probe, Sample, TextPart
+from safemlrm.core.secrets import redact
+from safemlrm.core.types import ContentPart, ImagePart, ImageRef, Message, Probe, Sample, TextPart
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from safemlrm.context import PluginContext
-    from safemlrm.protocols import Attack
+    from safemlrm.core.context import PluginContext
+    from safemlrm.core.protocols import Attack
 
 
 class InnerAttack(BaseModel):
@@ -27,7 +27,7 @@ class InnerAttack(BaseModel):
 
 
 def build_inner(spec: InnerAttack, ctx: PluginContext) -> Attack:
-    from safemlrm import plugins
+    from safemlrm.core import plugins
 
     label = f"{ctx.label}.{spec.kind}" if ctx.label else spec.kind
     return plugins.attacks.create(spec.kind, spec.params, ctx.with_label(label))

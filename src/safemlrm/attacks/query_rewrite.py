@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.attacks._common import InnerAttack, build_inner, relabel
+from safemlrm.core.protocols import Target
 from safemlrm.datasets._common import normalise_name
 from safemlrm.plugin_api import Message, PluginContext, Probe, Sample, TextPart, attacks, cache_key
-from safemlrm.protocols import Target
 
 # MM-SafetyBench's rewriting prompts (creation step 1): the general one, and the variants it used for
 # the four scenarios whose questions are not harmful in themselves but ask for regulated advice.

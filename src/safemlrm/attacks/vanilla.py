@@ -7,8 +7,8 @@ from typing import ClassVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from safemlrm.core.types import ContentPart, ImagePart, Message, Probe, Sample, TextPart
 from safemlrm.plugin_api import PluginContext, attacks
-from safemlrm.types import ContentPart, ImagePart, Message, Probe, Sample, TextPart
 
 
 @attacks.register("vanilla")

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from safemlrm.core.rowfiles import iter_jsonl
 from safemlrm.plugin_api import ImageRef, PluginContext, Sample, file_sha256
-from safemlrm.rowfiles import iter_jsonl
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from safemlrm import plugins
+from safemlrm.core import plugins
 
 if TYPE_CHECKING:
-    from safemlrm.config import RunConfig
-    from safemlrm.context import PluginContext
-    from safemlrm.protocols import Judge, Target
+    from safemlrm.core.config import RunConfig
+    from safemlrm.core.context import PluginContext
+    from safemlrm.core.protocols import Judge, Target
 
 
 def _check_labels(config: RunConfig) -> None:
-    from safemlrm.config import ConfigError
+    from safemlrm.core.config import ConfigError
 
     targets = {t.name for t in config.targets}
     judges = {j.label for j in config.judges}

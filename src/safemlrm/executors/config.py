@@ -1,6 +1,6 @@
 """Settings of the Ray executor (``executor: ray`` in a run config, under ``ray:``).
 
-Kept apart from ``safemlrm.config`` so the run config stays small; this module imports only pydantic.
+Kept apart from ``safemlrm.core.config`` so the run config stays small; this module imports only pydantic.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from safemlrm.context import PluginContext
+from safemlrm.core.context import PluginContext
+from safemlrm.core.types import NAN, Generation, Judgement, Part, Probe, Sample
 from safemlrm.executors.config import RaySpec
-from safemlrm.types import NAN, Generation, Judgement, Part, Probe, Sample
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class PluginHost:
         self.image_dir = Path(tempfile.gettempdir()) / "safemlrm-ray-images"
 
     async def start(self) -> dict[str, Any]:
-        from safemlrm import plugins
+        from safemlrm.core import plugins
 
         if self.plugin is None:
             self.plugin = plugins.REGISTRIES[self.registry].create(self.kind, self.params, self.ctx)
@@ -271,7 +271,7 @@ def _cause(exc: BaseException) -> str:
 
 
 def _canonical(identity: dict[str, Any]) -> str:
-    from safemlrm.hashing import content_hash
+    from safemlrm.core.hashing import content_hash
 
     return content_hash(identity)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from safemlrm.records import Record
-from safemlrm.store import RunStore
+from safemlrm.core.records import Record
+from safemlrm.core.store import RunStore
 
 SCHEMA_VERSION = 1
 DATASETS_EXTRA = "pip install 'safemlrm[datasets]'"

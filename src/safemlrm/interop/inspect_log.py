@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from safemlrm._version import __version__
-from safemlrm.records import Record, RunData, TargetInfo
-from safemlrm.types import ImagePart, Message, TextPart
+from safemlrm.core.records import Record, RunData, TargetInfo
+from safemlrm.core.types import ImagePart, Message, TextPart
 
 INSPECT_EXTRA = "pip install 'safemlrm[inspect]'"
 
@@ -260,7 +260,7 @@ def export_inspect(
 ) -> Path:
     """Write one `.eval` log per target of the run into `out_dir` (default RUN_DIR/inspect)."""
     inspect_log = _import_inspect()
-    from safemlrm.store import load_run
+    from safemlrm.core.store import load_run
 
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "inspect"

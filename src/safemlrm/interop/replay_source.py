@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from safemlrm.rowfiles import iter_jsonl, iter_parquet, line_where
+from safemlrm.core.rowfiles import iter_jsonl, iter_parquet, line_where
 
 REQUIRED = ("probe_key", "target", "output")
 
@@ -88,7 +88,7 @@ def load_export_outputs(path: Path, source_target: str | None) -> dict[str, dict
 
 def export_sha256(path: Path) -> str:
     """Content hash of an export file, or of every file of a dataset folder."""
-    from safemlrm.hashing import content_hash, file_sha256
+    from safemlrm.core.hashing import content_hash, file_sha256
 
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())

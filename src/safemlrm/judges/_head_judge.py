@@ -16,11 +16,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.batching import MicroBatcher
+from safemlrm.core.batching import MicroBatcher
+from safemlrm.core.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
 from safemlrm.judges._base import JudgeBase
 from safemlrm.judges._encoder import encoder_version, get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
-from safemlrm.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
 from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample
 
 INSTRUCTION_CACHE_SIZE = 4096

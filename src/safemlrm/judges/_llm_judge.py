@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.batching import MicroBatcher
+from safemlrm.core.batching import MicroBatcher
+from safemlrm.core.protocols import Target
 from safemlrm.judges._base import JudgeBase
 from safemlrm.plugin_api import NAN, Generation, Judgement, Message, Part, PluginContext, Probe, Sample, TextPart
-from safemlrm.protocols import Target
 
 ATTEMPT_SEPARATOR = "\n\n----- next attempt -----\n\n"
 

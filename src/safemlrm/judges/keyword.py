@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from safemlrm.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
+from safemlrm.core.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
 from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample, content_hash, judges
 
 # Common refusal openers (from the refusal-matching baselines of GCG / HarmBench / the SafeMLRM study).

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from safemlrm.core.types import ContentPart, ImagePart, Message, Sample, TextPart
 from safemlrm.judges._llm_judge import (
     LLMJudge,
     LLMJudgeParams,
@@ -28,7 +29,6 @@ from safemlrm.judges._llm_judge import (
     user,
 )
 from safemlrm.plugin_api import PluginContext, judges
-from safemlrm.types import ContentPart, ImagePart, Message, Sample, TextPart
 
 PROMPTS_FILE = "llama_guard.json"
 _FIRST_WORD = re.compile(r"[\s*_\"'`]*(unsafe|safe)\b", re.IGNORECASE)

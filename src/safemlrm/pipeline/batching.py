@@ -11,9 +11,9 @@ import asyncio
 import logging
 from typing import Any
 
-from safemlrm.batching import MicroBatcher
-from safemlrm.protocols import Target
-from safemlrm.types import Generation, Probe
+from safemlrm.core.batching import MicroBatcher
+from safemlrm.core.protocols import Target
+from safemlrm.core.types import Generation, Probe
 
 log = logging.getLogger(__name__)
 

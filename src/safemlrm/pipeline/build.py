@@ -12,17 +12,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from safemlrm import plugins
 from safemlrm._version import __version__
-from safemlrm.config import DatasetSpec, RunConfig
-from safemlrm.context import PluginContext
+from safemlrm.core import plugins
+from safemlrm.core.config import DatasetSpec, RunConfig
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import content_hash
+from safemlrm.core.protocols import Attack, Dataset, Judge, ReasoningParser, Target
+from safemlrm.core.records import JudgeInfo, TargetInfo
+from safemlrm.core.secrets import redact
+from safemlrm.core.target_build import build_parser, build_target, resolve_target
 from safemlrm.executors import create_judge, create_target
-from safemlrm.hashing import content_hash
 from safemlrm.judges._base import verdict_code_version
-from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
-from safemlrm.records import JudgeInfo, TargetInfo
-from safemlrm.secrets import redact
-from safemlrm.targets._build import build_parser, build_target, resolve_target
 
 log = logging.getLogger(__name__)
 

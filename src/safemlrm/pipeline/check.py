@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from safemlrm import plugins
-from safemlrm.config import ConfigError, Loc, PluginSpec, RunConfig, TargetSpec, error_message, format_problem
-from safemlrm.profiles import ProfileError
-from safemlrm.protocols import ALL_MODALITIES, input_modalities
-from safemlrm.registry import PluginConfigError, UnknownPluginError, must_exist_fields
-from safemlrm.targets._build import resolve_target
+from safemlrm.core import plugins
+from safemlrm.core.config import ConfigError, Loc, PluginSpec, RunConfig, TargetSpec, error_message, format_problem
+from safemlrm.core.profiles import ProfileError
+from safemlrm.core.protocols import ALL_MODALITIES, input_modalities
+from safemlrm.core.registry import PluginConfigError, UnknownPluginError, must_exist_fields
+from safemlrm.core.target_build import resolve_target
 
 SECTION_NOUN = {"datasets": "dataset", "attacks": "attack", "targets": "target", "judges": "judge"}
 

@@ -7,13 +7,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safemlrm.config import RunConfig
-from safemlrm.judge_cache import JudgementCache
+from safemlrm.core.config import RunConfig
+from safemlrm.core.judge_cache import JudgementCache
+from safemlrm.core.shard import Shard
+from safemlrm.core.store import STORE_FILE, RunStore
 from safemlrm.pipeline.build import BuiltJudge, build_run
 from safemlrm.pipeline.runner import _parse, generation_key, judged_text, judgement_key
 from safemlrm.pipeline.units import Unit, enumerate_work
-from safemlrm.shard import Shard
-from safemlrm.store import STORE_FILE, RunStore
 
 
 @dataclass

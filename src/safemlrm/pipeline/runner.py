@@ -19,21 +19,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safemlrm import plugins
-from safemlrm.config import RunConfig
-from safemlrm.hashing import content_hash
-from safemlrm.judge_cache import JudgementCache
-from safemlrm.language import UNREADABLE_LABEL
+from safemlrm.core import plugins
+from safemlrm.core.config import RunConfig
+from safemlrm.core.hashing import content_hash
+from safemlrm.core.judge_cache import JudgementCache
+from safemlrm.core.language import UNREADABLE_LABEL
+from safemlrm.core.protocols import ReasoningParser
+from safemlrm.core.records import TargetInfo
+from safemlrm.core.secrets import redact
+from safemlrm.core.shard import Shard
+from safemlrm.core.store import RunStore, StoreError
+from safemlrm.core.types import NAN, Generation, Judgement, ParsedOutput, ParseStatus, Part, Probe, Sample
 from safemlrm.pipeline.batching import TargetDispatcher
 from safemlrm.pipeline.build import BuiltJudge, BuiltRun, BuiltTarget, build_run, environment
 from safemlrm.pipeline.progress import StageProgress
 from safemlrm.pipeline.units import Unit, enumerate_work
-from safemlrm.protocols import ReasoningParser
-from safemlrm.records import TargetInfo
-from safemlrm.secrets import redact
-from safemlrm.shard import Shard
-from safemlrm.store import RunStore, StoreError
-from safemlrm.types import NAN, Generation, Judgement, ParsedOutput, ParseStatus, Part, Probe, Sample
 
 log = logging.getLogger(__name__)
 
@@ -492,8 +492,8 @@ class Pipeline:
 
     def write_reports(self, progress: StageProgress | None = None) -> dict[str, Path]:
         """Stages analyse and report, from the store alone."""
+        from safemlrm.core.store import load_run
         from safemlrm.report import report_steps, write_reports
-        from safemlrm.store import load_run
 
         if progress is not None:
             progress.start_report(1 + len(report_steps(self.config.html_report)))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from safemlrm.core.shard import Shard
+from safemlrm.core.types import Probe, Sample
 from safemlrm.pipeline.build import BuiltRun, BuiltTarget
-from safemlrm.shard import Shard
-from safemlrm.types import Probe, Sample
 
 
 @dataclass(frozen=True)

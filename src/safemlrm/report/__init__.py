@@ -11,7 +11,7 @@ from safemlrm.analysis.run_analysis import analyse_run
 from safemlrm.analysis.run_tables import run_tables
 from safemlrm.analysis.summary import summary_from_analysis
 from safemlrm.analysis.tables import write_tables
-from safemlrm.records import RunData
+from safemlrm.core.records import RunData
 
 REPORT_STEPS = ("analysis", "summary.json", "tables", "report.md", "report.html")
 

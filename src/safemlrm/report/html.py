@@ -26,7 +26,7 @@ from safemlrm.analysis.reasoning_tax import ALL, LESS_SAFE, NOTHING, SAFER, tax_
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis, add_probe_rank, record_rank
 from safemlrm.analysis.summary import json_safe
 from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, format_cell
-from safemlrm.records import Record
+from safemlrm.core.records import Record
 from safemlrm.report import _svg
 from safemlrm.report._assets import CSS, JS
 from safemlrm.report._text import (
@@ -226,7 +226,7 @@ def _refusal_of(rec: Record, judge: str | None) -> str | None:
 
 
 def _part(name: str) -> Any:
-    from safemlrm.types import Part
+    from safemlrm.core.types import Part
 
     return Part(name)
 

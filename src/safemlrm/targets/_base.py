@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.types import Message, Probe, TextPart
+from safemlrm.core.types import Message, Probe, TextPart
 
 
 class TargetParams(BaseModel):

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import orjson
 from pydantic import Field, field_validator
 
-from safemlrm.context import PluginContext
-from safemlrm.hashing import content_hash
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import content_hash
+from safemlrm.core.types import Generation, ImageRef, Probe
 from safemlrm.targets._base import TargetParams
-from safemlrm.types import Generation, ImageRef, Probe
 
 if TYPE_CHECKING:
     import aiohttp

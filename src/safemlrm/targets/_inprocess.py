@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from safemlrm.types import ImageRef
+from safemlrm.core.types import ImageRef
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
-from safemlrm.plugins import targets
-from safemlrm.types import Generation, Probe
+from safemlrm.core.context import PluginContext
+from safemlrm.core.plugins import targets
+from safemlrm.core.types import Generation, Probe
 
 
 @targets.register("fake")

@@ -16,8 +16,9 @@ from typing import Any
 import orjson
 from pydantic import Field, model_validator
 
-from safemlrm.context import PluginContext
-from safemlrm.plugins import targets
+from safemlrm.core.context import PluginContext
+from safemlrm.core.plugins import targets
+from safemlrm.core.types import ImagePart, ImageRef, Probe, TextPart
 from safemlrm.targets._base import prompt_messages
 from safemlrm.targets._client import (
     EncodedImage,
@@ -30,7 +31,6 @@ from safemlrm.targets._client import (
     parse_retry_after,
     unsupported_settings,
 )
-from safemlrm.types import ImagePart, ImageRef, Probe, TextPart
 
 # finishReason in the words the rest of safemlrm uses (OpenAI's: parsers read "length"); the API's
 # safety stops are all "content_filter".

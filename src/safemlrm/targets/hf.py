@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from safemlrm.batching import MicroBatcher
-from safemlrm.context import PluginContext
-from safemlrm.hashing import content_hash
-from safemlrm.plugins import targets
+from safemlrm.core.batching import MicroBatcher
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import content_hash
+from safemlrm.core.plugins import targets
+from safemlrm.core.types import Generation, ImagePart, Probe, TextPart
 from safemlrm.targets._base import TargetParams, prompt_messages
 from safemlrm.targets._inprocess import (
     ImageLoadError,
@@ -31,7 +32,6 @@ from safemlrm.targets._inprocess import (
     resolve_model_source,
     run_isolating,
 )
-from safemlrm.types import Generation, ImagePart, Probe, TextPart
 
 log = logging.getLogger(__name__)
 

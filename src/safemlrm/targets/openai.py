@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from safemlrm.context import PluginContext
-from safemlrm.plugins import targets
+from safemlrm.core.context import PluginContext
+from safemlrm.core.plugins import targets
+from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.targets._base import prompt_messages
 from safemlrm.targets._client import (
     ERROR_BODY_CHARS,
@@ -44,7 +45,6 @@ from safemlrm.targets._client import (
     retry_delay,
     scaled_size,
 )
-from safemlrm.types import ImagePart, ImageRef, Message, Probe, TextPart
 
 __all__ = [  # the names earlier versions defined here, kept importable from this module
     "ERROR_BODY_CHARS", "IMAGE_CACHE_SIZE", "REDACTED", "RETRY_AFTER_STATUSES", "RETRY_STATUSES",

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safemlrm.context import PluginContext
-from safemlrm.hashing import file_sha256
-from safemlrm.plugins import targets
-from safemlrm.registry import MUST_EXIST
-from safemlrm.rowfiles import iter_jsonl, iter_parquet
-from safemlrm.types import Generation, Probe
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import file_sha256
+from safemlrm.core.plugins import targets
+from safemlrm.core.registry import MUST_EXIST
+from safemlrm.core.rowfiles import iter_jsonl, iter_parquet
+from safemlrm.core.types import Generation, Probe
 
 
 class ReplayFileError(ValueError):

@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import Field
 
-from safemlrm.batching import MicroBatcher
-from safemlrm.context import PluginContext
-from safemlrm.plugins import targets
+from safemlrm.core.batching import MicroBatcher
+from safemlrm.core.context import PluginContext
+from safemlrm.core.plugins import targets
+from safemlrm.core.types import Generation, ImagePart, Probe, TextPart
 from safemlrm.targets._base import TargetParams, prompt_messages
 from safemlrm.targets._inprocess import ImageLoadError, image_data_url, require_modules, run_isolating
-from safemlrm.types import Generation, ImagePart, Probe, TextPart
 
 log = logging.getLogger(__name__)
 

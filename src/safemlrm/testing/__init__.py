@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safemlrm.context import PluginContext
+from safemlrm.core.context import PluginContext
 
 
 def plugin_context(**fields: Any) -> PluginContext:
@@ -12,6 +12,6 @@ def plugin_context(**fields: Any) -> PluginContext:
 
     For tests and notebooks that build a plugin by hand: a judge or attack that calls a model needs it.
     """
-    from safemlrm.targets._build import build_target
+    from safemlrm.core.target_build import build_target
 
     return PluginContext(**{"target_builder": build_target, **fields})

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from safemlrm.datasets.demo import SCENARIOS
-from safemlrm.records import JudgeInfo, Record, RunData, TargetInfo
-from safemlrm.types import (
+from safemlrm.core.records import JudgeInfo, Record, RunData, TargetInfo
+from safemlrm.core.types import (
     ContentPart,
     Generation,
     ImagePart,
@@ -32,6 +31,7 @@ from safemlrm.types import (
     Sample,
     TextPart,
 )
+from safemlrm.datasets.demo import SCENARIOS
 
 REASONING = "r1-reasoner"
 BASE = "base-vlm"

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safemlrm import plugins
-from safemlrm.context import PluginContext
-from safemlrm.hashing import content_hash, file_sha256
+from safemlrm.core import plugins
+from safemlrm.core.context import PluginContext
+from safemlrm.core.hashing import content_hash, file_sha256
+from safemlrm.core.types import Generation, ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.testing.tiny_models import (
     CHAT_TEMPLATE,
     SPECIAL_TOKENS,
@@ -29,7 +30,6 @@ from safemlrm.testing.tiny_models import (
     build_tiny_qwen2_5_vl,
     train_tokenizer,
 )
-from safemlrm.types import Generation, ImagePart, ImageRef, Message, Probe, TextPart
 
 LLAVA_IMAGE_SIZE = 56  # 4 x 4 patches of 14: 16 image tokens
 IDEFICS3_IMAGE_SIZE = 56  # 4 x 4 patches, merged 2 x 2: 4 image tokens
