@@ -22,6 +22,7 @@ from safemlrm.judges._encoder import encoder_version, get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
 from safemlrm.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
 from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample
+from safemlrm.trust import JudgeValidation
 
 INSTRUCTION_CACHE_SIZE = 4096
 
@@ -72,6 +73,11 @@ class HeadJudge(JudgeBase):
         if self.params.unreadable == "nan":
             identity["reads"] = ",".join(sorted(self.reads))  # judgements made before the check differ
         return identity
+
+    def validation(self) -> JudgeValidation:
+        from safemlrm.judges._trust import head_validation
+
+        return head_validation(self.head.meta, self.params.head or self.default_head)
 
     # ------------------------------------------------------------------ prediction
 

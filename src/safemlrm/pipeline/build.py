@@ -22,6 +22,7 @@ from safemlrm.judges._base import verdict_code_version
 from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
+from safemlrm.trust import JudgeValidation, not_validated
 from safemlrm.targets._build import build_parser, build_target, resolve_target
 
 log = logging.getLogger(__name__)
@@ -174,10 +175,25 @@ def build_run(
         # Everything that changes a verdict keys the judgement cache: the judge's own identity (model,
         # weights, prompt hashes, settings) and the version of the code that parses its output.
         identity = {**redact(judge.identity()), "code": verdict_code_version(plugins.judges.get(jspec.kind))}
-        built_judges.append(
-            BuiltJudge(jspec.label, judge, JudgeInfo(jspec.label, jspec.kind, identity), content_hash(identity))
-        )
+        info = JudgeInfo(jspec.label, jspec.kind, identity, judge_validation(judge, jspec.label))
+        built_judges.append(BuiltJudge(jspec.label, judge, info, content_hash(identity)))
     return BuiltRun(datasets, attacks, built_targets, built_judges, ctx)
+
+
+def judge_validation(judge: object, label: str) -> JudgeValidation:
+    """A judge's agreement with human labels, as it describes itself (`validation()`); a judge without
+    one, or whose record cannot be read, is "not validated here" (the run goes on)."""
+    describe = getattr(judge, "validation", None)
+    if not callable(describe):
+        return not_validated("this judge does not describe its agreement with human labels")
+    try:
+        record = describe()
+    except Exception as exc:  # a broken record never stops a run
+        log.warning("judge %s: its validation record could not be read: %s", label, exc)
+        return not_validated(f"its validation record could not be read: {type(exc).__name__}: {exc}")
+    if not isinstance(record, JudgeValidation):
+        return not_validated(f"its validation() returned {type(record).__name__}, not a JudgeValidation")
+    return record
 
 
 def environment() -> dict[str, Any]:
