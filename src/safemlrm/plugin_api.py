@@ -71,10 +71,10 @@ from safemlrm.types import (
 
 __all__ = [  # registries (decorate a class: @judges.register("name")), protocols, context, records, helpers
     "ALL_MODALITIES",
-    "Agreement",
     "MUST_EXIST",
     "NAN",
     "UNREADABLE_LABEL",
+    "Agreement",
     "Attack",
     "Dataset",
     "Generation",

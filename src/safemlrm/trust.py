@@ -83,6 +83,17 @@ def not_validated(note: str, *, advice: str = "", judge_model: str | None = None
     return JudgeValidation(status="not_validated", note=note, advice=advice, judge_model=judge_model)
 
 
+NO_RECORD = (
+    "no validation record: this run was judged before safemlrm recorded one "
+    "(`safemlrm judge RUN_DIR` records it without judging again)"
+)
+
+
+def known_validation(validation: JudgeValidation | None) -> JudgeValidation:
+    """The record to show: a stored one, or "not validated here" for a run judged before records existed."""
+    return validation if validation is not None else not_validated(NO_RECORD)
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
 
@@ -153,6 +164,7 @@ __all__ = [
     "ValidationStatus",
     "agreement_cells",
     "headline_trust_lines",
+    "known_validation",
     "not_validated",
     "primary_rows",
     "trust_sentence",

@@ -106,9 +106,7 @@ def published_validation(kind: str, params: dict[str, Any], configured_model: st
             f"your judge model: {configured_model or 'unknown'}"
         )
     elif entry.get("published"):
-        settings = "; ".join(
-            sorted({", ".join(f"{k}: {v}" for k, v in f["when"].items()) for f in entry["published"]})
-        )
+        settings = "; ".join(sorted({", ".join(f"{k}: {v}" for k, v in f["when"].items()) for f in entry["published"]}))
         note = f"the published figures for {entry.get('prompt', 'its prompt')} hold with {settings}; yours differ"
     else:
         note = str(entry.get("why") or "nothing is published for its prompt")

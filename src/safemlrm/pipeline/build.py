@@ -22,8 +22,8 @@ from safemlrm.judges._base import verdict_code_version
 from safemlrm.protocols import Attack, Dataset, Judge, ReasoningParser, Target
 from safemlrm.records import JudgeInfo, TargetInfo
 from safemlrm.secrets import redact
-from safemlrm.trust import JudgeValidation, not_validated
 from safemlrm.targets._build import build_parser, build_target, resolve_target
+from safemlrm.trust import JudgeValidation, not_validated
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,8 @@ def build_run(
         # Everything that changes a verdict keys the judgement cache: the judge's own identity (model,
         # weights, prompt hashes, settings) and the version of the code that parses its output.
         identity = {**redact(judge.identity()), "code": verdict_code_version(plugins.judges.get(jspec.kind))}
-        info = JudgeInfo(jspec.label, jspec.kind, identity, judge_validation(judge, jspec.label))
-        built_judges.append(BuiltJudge(jspec.label, judge, info, content_hash(identity)))
+        judge_info = JudgeInfo(jspec.label, jspec.kind, identity, judge_validation(judge, jspec.label))
+        built_judges.append(BuiltJudge(jspec.label, judge, judge_info, content_hash(identity)))
     return BuiltRun(datasets, attacks, built_targets, built_judges, ctx)
 
 
