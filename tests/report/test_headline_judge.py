@@ -120,8 +120,9 @@ def test_cli_and_report_say_how_far_the_offline_headline_judge_can_be_trusted(
     headline = md.split("## Headline", 1)[1].split("\n## ", 1)[0]
     assert markdown_escape(trust) in headline and markdown_escape(advice) in headline
     html = written["report.html"].read_text()
-    section = html.split('<section id="trust">', 1)[1].split("</section>", 1)[0]
-    assert escape(trust, quote=True) in section and escape(advice, quote=True) in section
+    summary_section = html.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
+    assert f'<p class="note trust-headline">Trust: {escape(trust, quote=True)}</p>' in summary_section
+    assert f'<p class="note trust-headline">Trust: {escape(advice, quote=True)}</p>' in summary_section
 
 
 def test_headline_judge_that_is_validated_by_publication_has_no_advice(tmp_path: Path) -> None:

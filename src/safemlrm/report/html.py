@@ -274,8 +274,8 @@ def _rows_html(header: Sequence[str], rows: Sequence[Sequence[str]], table_id: s
 
 def trust_section(a: RunAnalysis) -> str:
     """How far to trust these numbers: every judge's agreement with human labels (sets, intervals) or
-    "not validated here", beside the rates it gave; for the headline judge, what to do about it."""
-    headline = "".join(f'<p class="note trust-headline">{_e(t)}</p>' for t in headline_trust(a))
+    "not validated here", beside the rates it gave (the headline judge's sentence and advice are in the
+    Summary section)."""
     judges = _rows_html(
         ("judge", "status", "ASR it gave (whole output, per target)", "note"),
         [
@@ -284,7 +284,7 @@ def trust_section(a: RunAnalysis) -> str:
         ],
         "trust-judges",
     )
-    return f"<p>{_e(TRUST_INTRO)}</p>{headline}{judges}" + _rows_html(TRUST_COLUMNS, trust_rows(a), "trust-table")
+    return f"<p>{_e(TRUST_INTRO)}</p>{judges}" + _rows_html(TRUST_COLUMNS, trust_rows(a), "trust-table")
 
 
 def _only_judge(table: Table, judge: str | None) -> Table:
@@ -556,7 +556,10 @@ def render_html(a: RunAnalysis, tables: Sequence[Table], *, max_samples: int = M
         (
             "summary",
             "Summary",
-            summary_cards(a) + target_table(a) + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes),
+            summary_cards(a)
+            + target_table(a)
+            + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes)
+            + "".join(f'<p class="note trust-headline">Trust: {_e(t)}</p>' for t in headline_trust(a)),
         ),
         ("trust", "How far to trust these numbers", trust_section(a)),
         ("scenarios", "Per scenario", scenario_section(a)),

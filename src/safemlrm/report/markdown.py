@@ -104,8 +104,7 @@ def headline_section(a: RunAnalysis) -> list[str]:
 def trust_section(a: RunAnalysis) -> list[str]:
     """How far to trust these numbers: each judge's agreement with human labels beside the rates it gave."""
     lines = ["## How far to trust these numbers", "", markdown_escape(TRUST_INTRO), ""]
-    lines += [f"- {markdown_escape(t)}" for t in headline_trust(a)]
-    lines += ["", "| judge | status | ASR it gave (whole output, per target) | note |", "|:---|:---|:---|:---|"]
+    lines += ["| judge | status | ASR it gave (whole output, per target) | note |", "|:---|:---|:---|:---|"]
     for label, kind, v in judge_validations(a):
         cells = [judge_name(label, kind), v.status_text, judge_rates_text(a, label), v.note]
         lines.append("| " + " | ".join(markdown_escape(c) for c in cells) + " |")
