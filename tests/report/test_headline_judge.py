@@ -141,3 +141,18 @@ def test_headline_judge_that_is_validated_by_publication_has_no_advice(tmp_path:
         "g judge (published, not measured here): 90% agreement with human labels on S "
         "(with org/judge-x; your judge model: judge-x)"
     ]
+
+
+def test_trust_lines_for_a_terminal_show_control_characters_as_text(tmp_path: Path) -> None:
+    hostile = JudgeValidation(
+        status="measured",
+        agreement=(Agreement(set="my set\x1b[2J\u202e", method="m", n=10, accuracy=0.9),),
+        advice="add a judge\x07",
+    )
+    run = synthetic_run(per_scenario=2, n_benign=0, hostile=False)
+    written = write_reports(_with_judges(run, [JudgeInfo("g", "offline", {}, hostile)]), tmp_path)
+    lines = headline_trust_from(written)
+    assert lines == [
+        "g judge (measured here): 90% agreement with human labels on my set\ufffd[2J\ufffd",
+        "add a judge\ufffd",
+    ]

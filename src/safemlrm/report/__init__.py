@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,14 @@ def headline_trust_from(reports: Mapping[str, Path]) -> list[str]:
     entry = summary.get("judges", {}).get(chosen) if chosen else None
     if not isinstance(entry, dict) or entry.get("validation") is None:
         return []
-    return headline_trust_lines(chosen, JudgeValidation.model_validate(entry["validation"]))
+    lines = headline_trust_lines(chosen, JudgeValidation.model_validate(entry["validation"]))
+    return [terminal_safe(line) for line in lines]
+
+
+def terminal_safe(text: str) -> str:
+    """A line for a terminal: control and format characters (escape sequences, bidi overrides) that a
+    head's JSON or a label could hold are shown as U+FFFD, never interpreted."""
+    return "".join("\ufffd" if unicodedata.category(ch)[0] == "C" else ch for ch in text)
 
 
 __all__ = ["REPORT_STEPS", "headline_judge_line", "headline_trust_from", "report_steps", "write_reports"]
