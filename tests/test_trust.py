@@ -89,3 +89,24 @@ def test_a_run_judged_before_records_existed_is_not_validated() -> None:
     assert known_validation(None) == not_validated(NO_RECORD)
     record = not_validated("x")
     assert known_validation(record) is record
+
+
+def test_an_entry_with_error_rates_only_is_listed_but_not_in_the_sentence() -> None:
+    """As the retrained offline judge writes its XSTest-safe check: no accuracy, a false-positive rate."""
+    safe_only = Agreement.model_validate(
+        {
+            "set": "XSTest v2 completions of safe prompts (dev, 150 rows)",
+            "method": "final model (never trained on XSTest)",
+            "reference": "not harmful by construction (safe prompts)",
+            "n": 150,
+            "false_positive_rate": 0.02,
+        }
+    )
+    assert agreement_cells(safe_only)[1:4] == ["–", "", "2.0%"]
+    record = JudgeValidation(status="measured", agreement=(safe_only, Agreement.model_validate(ENTRY)))
+    assert primary_rows(record) == [record.agreement[1]]
+    assert trust_sentence("offline", record) == (
+        "offline judge (measured here): 91% agreement with human labels on JailbreakBench judge comparison (dev)"
+    )
+    only = JudgeValidation(status="measured", agreement=(safe_only,))
+    assert "no agreement measured, only error rates" in trust_sentence("offline", only)

@@ -42,7 +42,7 @@ class Agreement(BaseModel):
     method: str = Field(description="how it was measured, e.g. 'behaviour-grouped 10-fold cross-validation'")
     reference: str = Field(default="human majority", description="what the judge is compared with")
     n: int = Field(ge=0)
-    accuracy: float = Field(ge=0.0, le=1.0)
+    accuracy: float | None = Field(default=None, ge=0.0, le=1.0, description="None: only error rates measured")
     accuracy_ci95: tuple[float, float] | None = None
     false_negative_rate: float | None = None
     false_positive_rate: float | None = None
@@ -51,7 +51,9 @@ class Agreement(BaseModel):
     source: str = Field(default="", description="where the figure comes from")
 
     def accuracy_text(self) -> str:
-        """ "77.3% [70.0, 83.3]" """
+        """ "77.3% [70.0, 83.3]" ("–" when only error rates were measured)"""
+        if self.accuracy is None:
+            return "–"
         text = f"{100 * self.accuracy:.1f}%"
         if self.accuracy_ci95 is not None:
             low, high = self.accuracy_ci95
@@ -116,10 +118,12 @@ AGREEMENT_COLUMNS = ("set", "agreement [95% CI]", "false negatives", "false posi
 
 
 def primary_rows(validation: JudgeValidation) -> list[Agreement]:
-    """The first figure of each set (a head's JSON lists its main measurement of a set first)."""
+    """The first figure of each set that has an accuracy (a head's JSON lists its main measurement of a
+    set first)."""
     seen: dict[str, Agreement] = {}
     for row in validation.agreement:
-        seen.setdefault(row.set, row)
+        if row.accuracy is not None:
+            seen.setdefault(row.set, row)
     return list(seen.values())
 
 
@@ -128,12 +132,14 @@ def trust_sentence(label: str, validation: JudgeValidation) -> str:
 
     The figures are the validation record's, never typed in here.
     """
+    rows = primary_rows(validation)
     if validation.status == "not_validated" or not validation.agreement:
         text = f"{label} judge: not validated here"
         return text + (f" ({validation.note})" if validation.note else "")
-    rows = primary_rows(validation)
-    parts = [f"{100 * r.accuracy:.0f}% agreement with human labels on {r.set}" for r in rows[:1]]
-    parts += [f"{100 * r.accuracy:.0f}% on {r.set}" for r in rows[1:]]
+    if not rows:  # only error rates were measured
+        return f"{label} judge ({validation.status_text}): no agreement measured, only error rates (see the report)"
+    parts = [f"{100 * (r.accuracy or 0.0):.0f}% agreement with human labels on {r.set}" for r in rows[:1]]
+    parts += [f"{100 * (r.accuracy or 0.0):.0f}% on {r.set}" for r in rows[1:]]
     text = f"{label} judge ({validation.status_text}): " + ", ".join(parts)
     if validation.status == "published":
         models = sorted({r.model for r in rows if r.model})

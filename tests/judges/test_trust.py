@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from safemlrm import plugins
-from safemlrm.judges._offline_features import LinearHead, load_head
-from safemlrm.judges._trust import head_validation, published_data, published_validation, same_model
+from safemlrm.judges._offline_features import LinearHead
+from safemlrm.judges._trust import head_json, head_validation, published_data, published_validation, same_model
 from safemlrm.testing import plugin_context
 from safemlrm.trust import LLM_JUDGE_ADVICE, Agreement, JudgeValidation
 
@@ -27,34 +27,34 @@ def _model(name: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("head", "metrics"),
+    ("head", "sets"),
     [
-        ("offline_harm", ["grouped_10fold_jbb", "grouped_10fold_harmbench"]),
-        ("refusal", ["grouped_10fold_binary"]),
+        ("offline_harm", ["JailbreakBench judge comparison", "HarmBench classifier validation, text"]),
+        ("refusal", ["XSTest v2 completions"]),
     ],
 )
-def test_shipped_heads_carry_their_held_out_metrics_as_agreement(head: str, metrics: list[str]) -> None:
-    meta = load_head(head).meta
+def test_shipped_heads_carry_their_held_out_metrics_as_agreement(head: str, sets: list[str]) -> None:
+    """Each figure of a shipped head's `agreement` is one of the held-out `metrics` written beside it."""
+    meta = head_json(head)
     record = head_validation(meta, head)
     assert record.status == "measured" and record.advice == LLM_JUDGE_ADVICE
-    first_of_each_set = list({row.set: row for row in reversed(record.agreement)}.values())[::-1]
-    for row, key in zip(first_of_each_set, metrics, strict=True):  # the main figure of each set comes first
-        m = meta["metrics"][key]
-        assert (row.n, row.accuracy, list(row.accuracy_ci95 or ()), row.kappa) == (
-            m["n"],
-            m["accuracy"],
-            m["accuracy_ci95"],
-            m["kappa"],
-        )
-        assert (row.false_negative_rate, row.false_positive_rate) == (
-            m["false_negative_rate"],
-            m["false_positive_rate"],
-        )
+    assert all(any(row.set.startswith(name) for row in record.agreement) for name in sets)
+    measured = [m for m in meta["metrics"].values() if isinstance(m, dict)]
+    for row in record.agreement:
+        if row.accuracy is None:
+            continue
+        figures = (row.n, row.accuracy, list(row.accuracy_ci95 or ()), row.kappa)
+        rates = (row.false_negative_rate, row.false_positive_rate)
+        assert any(
+            figures == (m["n"], m["accuracy"], m["accuracy_ci95"], m["kappa"])
+            and rates == (m["false_negative_rate"], m["false_positive_rate"])
+            for m in measured
+        ), row
 
 
 def test_offline_judge_reads_its_record_from_the_head_it_loaded(tmp_path: Path) -> None:
     judge = plugins.judges.create("offline", {}, plugin_context(label="offline"))
-    assert judge.validation() == head_validation(load_head("offline_harm").meta, "offline_harm")  # type: ignore[attr-defined]
+    assert judge.validation() == head_validation(head_json("offline_harm"), "offline_harm")  # type: ignore[attr-defined]
     head = LinearHead(
         ("not_harmful", "harmful"), ("cos",), np.array([[0.0], [2.0]]), np.array([0.0, -1.0]), 1.0, {}, ""
     )

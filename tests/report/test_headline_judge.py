@@ -13,8 +13,7 @@ from safemlrm.analysis.run_analysis import analyse_run, headline_judge
 from safemlrm.analysis.tables import markdown_escape
 from safemlrm.cli import _print_headline_judge
 from safemlrm.config import RunConfig
-from safemlrm.judges._offline_features import load_head
-from safemlrm.judges._trust import head_validation
+from safemlrm.judges._trust import head_json, head_validation
 from safemlrm.records import JudgeInfo, RunData
 from safemlrm.report import headline_judge_line, headline_trust_from, write_reports
 from safemlrm.testing.synthetic import synthetic_run
@@ -103,7 +102,7 @@ def test_cli_and_report_say_how_far_the_offline_headline_judge_can_be_trusted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The figures come from the offline head's record, and the last lines say how to add an LLM judge."""
-    offline = head_validation(load_head("offline_harm").meta, "offline_harm")
+    offline = head_validation(head_json("offline_harm"), "offline_harm")
     assert offline.status == "measured" and offline.advice
     judges = [JudgeInfo("offline", "offline", validation=offline), JudgeInfo("keyword", "keyword")]
     written = write_reports(_with_judges(synthetic_run(per_scenario=2, n_benign=0, hostile=False), judges), tmp_path)

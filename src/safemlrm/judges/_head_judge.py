@@ -75,9 +75,11 @@ class HeadJudge(JudgeBase):
         return identity
 
     def validation(self) -> JudgeValidation:
-        from safemlrm.judges._trust import head_validation
+        """The `agreement` list of the JSON beside the judge's model file ("not validated here" without one)."""
+        from safemlrm.judges._trust import head_json, head_validation
 
-        return head_validation(self.head.meta, self.params.head or self.default_head)
+        name = self.params.head or self.default_head
+        return head_validation(head_json(name), name)
 
     # ------------------------------------------------------------------ prediction
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from safemlrm.trust import LLM_JUDGE_ADVICE, Agreement, JudgeValidation, not_validated, validations_from
@@ -26,6 +27,20 @@ def published_data() -> dict[str, Any]:
     text = (resources.files("safemlrm") / "data" / "judges" / PUBLISHED_FILE).read_text(encoding="utf-8")
     data = json.loads(text)
     assert isinstance(data, dict)
+    return data
+
+
+def head_json(name_or_path: str) -> dict[str, Any]:
+    """The JSON beside a head (or any shipped model file): a shipped name (`offline_harm`) or a path to
+    its `.npz`, resolved as the loaders do. Read apart from the model, so it works whatever the model is."""
+    path = Path(name_or_path)
+    if path.suffix == ".npz" or path.exists():
+        text = path.with_suffix(".json").read_text(encoding="utf-8")
+    else:
+        text = (resources.files("safemlrm") / "data" / "judges" / f"{name_or_path}.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{name_or_path}: its JSON is not an object")
     return data
 
 
@@ -113,4 +128,4 @@ def published_validation(kind: str, params: dict[str, Any], configured_model: st
     return JudgeValidation(status="not_validated", agreement=tuple(rows), judge_model=configured_model, note=note)
 
 
-__all__ = ["head_validation", "keyword_validation", "model_name", "published_validation", "same_model"]
+__all__ = ["head_json", "head_validation", "keyword_validation", "model_name", "published_validation", "same_model"]
