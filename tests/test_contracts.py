@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from safemlrm.core import plugins
 from safemlrm.core.hashing import file_sha256
 from safemlrm.core.protocols import Attack, Dataset, Judge, ReasoningParser, Target
+from safemlrm.core.trust import JudgeValidation
 from safemlrm.core.types import Generation, ImageRef, Judgement, Message, ParsedOutput, Part, Probe, Sample, TextPart
 from safemlrm.testing import plugin_context
 from tests.conftest import SHARED_DATA
@@ -242,6 +243,11 @@ async def _check_judge(judge: Any, name: str, tmp: Path) -> None:
         assert 0.0 <= verdict.score <= 5.0 and not math.isnan(verdict.score)
         empty = await judge.judge(source, "", Part.ANSWER)
         assert math.isnan(empty.score)  # never a silent 0
+        # how far its numbers can be trusted: optional for a plugin, required of the bundled judges
+        describe = getattr(judge, "validation", None)
+        assert callable(describe) or not type(judge).__module__.startswith("safemlrm.")
+        if callable(describe):
+            assert isinstance(describe(), JudgeValidation)
     finally:
         await judge.aclose()
 

@@ -28,7 +28,9 @@ A third-party package makes its plugins known through the entry-point group of t
 (``safemlrm.dataset``, ``safemlrm.attack``, ``safemlrm.target``, ``safemlrm.parser``, ``safemlrm.judge``;
 ``name = "module:Class"``). Each kind's protocol below says what the class must do; failures of models
 and judges are values (a Generation with ``error``, a Judgement with a NaN score), never exceptions.
-``safemlrm.testing.plugin_context`` makes a context for tests that build a plugin by hand.
+``safemlrm.testing.plugin_context`` makes a context for tests that build a plugin by hand. A judge may
+also define ``validation() -> JudgeValidation``: its agreement with human labels (``Agreement`` rows),
+shown beside its rates in the reports; without one a judge is reported as "not validated here".
 
 This module is kernel (tests/layers.toml): it imports nothing from the plugin packages.
 """
@@ -51,6 +53,7 @@ from safemlrm.core.protocols import (
     input_modalities,
 )
 from safemlrm.core.registry import MUST_EXIST, NoParams, PluginConfigError, Registry, must_exist_fields
+from safemlrm.core.trust import Agreement, JudgeValidation, not_validated
 from safemlrm.core.types import (
     NAN,
     Generation,
@@ -71,12 +74,14 @@ __all__ = [  # registries (decorate a class: @judges.register("name")), protocol
     "MUST_EXIST",
     "NAN",
     "UNREADABLE_LABEL",
+    "Agreement",
     "Attack",
     "Dataset",
     "Generation",
     "ImagePart",
     "ImageRef",
     "Judge",
+    "JudgeValidation",
     "Judgement",
     "Message",
     "MicroBatcher",
@@ -101,6 +106,7 @@ __all__ = [  # registries (decorate a class: @judges.register("name")), protocol
     "input_modalities",
     "judges",
     "must_exist_fields",
+    "not_validated",
     "parsers",
     "targets",
 ]

@@ -110,3 +110,26 @@ def test_reports_show_a_killed_invocation(tmp_path: Path) -> None:
     assert [inv["status"] for inv in summary["run"]["invocations"]] == ["finished", "killed"]
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "| 2 | run | killed |" in report and "running" not in report
+
+
+def test_judge_info_keeps_its_validation_record_and_reads_older_rows(tmp_path: Path) -> None:
+    from safemlrm.core.records import JudgeInfo
+    from safemlrm.core.trust import Agreement, JudgeValidation
+
+    record = JudgeValidation(
+        status="measured",
+        agreement=(Agreement(set="S", method="CV", n=10, accuracy=0.8, accuracy_ci95=(0.5, 0.9)),),
+        note="held out",
+    )
+    store = RunStore(tmp_path)
+    store.put_judge(JudgeInfo("offline", "offline", {"kind": "offline"}, record))
+    store.put_judge(JudgeInfo("kw", "keyword"))
+    # a row written before judges had records
+    store.conn.execute(
+        "INSERT OR REPLACE INTO judges VALUES (?, ?)",
+        ("old", json.dumps({"label": "old", "kind": "rubric", "identity": {"kind": "rubric"}})),
+    )
+    store.commit()
+    infos = RunStore(tmp_path).judge_infos()
+    assert infos["offline"].validation == record and infos["offline"].identity == {"kind": "offline"}
+    assert infos["kw"].validation is None and infos["old"].validation is None and infos["old"].kind == "rubric"

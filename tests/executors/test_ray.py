@@ -15,7 +15,7 @@ from tests.helpers import fake_config, harmful_rows, write_jsonl
 
 from safemlrm.core.config import ConfigError, RunConfig
 from safemlrm.core.context import PluginContext
-from safemlrm.core.store import STORE_FILE, load_run
+from safemlrm.core.store import STORE_FILE, RunStore, load_run
 from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.executors import create_target
 from safemlrm.executors.config import RaySpec
@@ -80,6 +80,10 @@ def test_ray_executor_gives_the_local_store(ray_cluster: Any, image_data: Path, 
     contents = store_contents(tmp_path / "ray")
     assert sum('"image"' in data for _, data in contents["probes"]) == 6  # the probes carry images
     assert contents == store_contents(tmp_path / "local")
+    # The judge hosted on Ray describes itself as the local one does (its validation record).
+    ray_judges, local_judges = RunStore(tmp_path / "ray").judge_infos(), RunStore(tmp_path / "local").judge_infos()
+    assert ray_judges["keyword"].validation == local_judges["keyword"].validation
+    assert ray_judges["keyword"].validation is not None and ray_judges["keyword"].validation.status == "measured"
     # Resume holds unchanged: the Ray run again makes no target or judge call.
     again = run(config, tmp_path / "ray").counters
     assert again.target_calls == 0 and again.judge_calls == 0 and again.target_cached == 24

@@ -50,3 +50,10 @@ def test_offline_judges_cover_their_feature_code() -> None:
     import safemlrm.judges._offline_features as features
 
     assert features.__name__ in OfflineJudge.verdict_modules
+
+
+def test_a_judge_says_not_validated_here_unless_it_describes_its_agreement() -> None:
+    from safemlrm.judges._base import JudgeBase
+
+    record = JudgeBase().validation()
+    assert record.status == "not_validated" and record.status_text == "not validated here" and not record.agreement

@@ -11,10 +11,10 @@ import pytest
 from tests.helpers import fake_config, harmful_rows, store_contents, write_jsonl
 
 from safemlrm.core import plugins
-from safemlrm.verbs import api
 from safemlrm.core.config import RunConfig
 from safemlrm.core.store import RunStore, StoreError
 from safemlrm.pipeline.runner import Pipeline, stored_config
+from safemlrm.verbs import api
 from safemlrm.verbs.cli import main
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from html import escape
 from pathlib import Path
 
 import pytest
 
 from safemlrm.analysis.run_analysis import analyse_run, headline_judge
+from safemlrm.analysis.tables import markdown_escape
 from safemlrm.core.config import RunConfig
 from safemlrm.core.records import JudgeInfo, RunData
+from safemlrm.core.trust import NO_RECORD, Agreement, JudgeValidation
 from safemlrm.core.types import Judgement, Part
-from safemlrm.report import headline_judge_line, write_reports
+from safemlrm.judges._trust import head_json, head_validation
+from safemlrm.report import headline_judge_line, headline_trust_from, write_reports
 from safemlrm.testing.synthetic import synthetic_run
 from safemlrm.verbs.cli import _print_headline_judge
 
@@ -85,8 +89,69 @@ def test_report_header_and_cli_name_the_headline_judge_why_and_every_judge(
     summary = json.loads(written["summary.json"].read_text())
     assert summary["run"]["primary_judge"] == "offline" and summary["run"]["primary_judge_reason"]
     _print_headline_judge(written)
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == headline_judge_line(written)
+    out = capsys.readouterr().out.strip().splitlines()
+    line = out[-2]  # then: how far the headline judge can be trusted (a run judged before records existed)
+    assert line == headline_judge_line(written)
     assert (
-        last.startswith("headline judge: offline (the first harm judge") and "judges: refusal, offline, keyword" in last
+        line.startswith("headline judge: offline (the first harm judge") and "judges: refusal, offline, keyword" in line
     )
+    assert out[-1] == "offline judge: not validated here (" + NO_RECORD + ")"
+
+
+def test_cli_and_report_say_how_far_the_offline_headline_judge_can_be_trusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The figures come from the offline head's record, and the last lines say how to add an LLM judge."""
+    offline = head_validation(head_json("offline_harm"), "offline_harm")
+    assert offline.status == "measured" and offline.advice
+    judges = [JudgeInfo("offline", "offline", validation=offline), JudgeInfo("keyword", "keyword")]
+    written = write_reports(_with_judges(synthetic_run(per_scenario=2, n_benign=0, hostile=False), judges), tmp_path)
+    _print_headline_judge(written)
+    out = capsys.readouterr().out.strip().splitlines()
+    first_sets = list(dict.fromkeys(r.set for r in offline.agreement))
+    figures = {s: next(r for r in offline.agreement if r.set == s) for s in first_sets}
+    trust, advice = out[-2], out[-1]
+    assert trust.startswith("offline judge (measured here): ")
+    assert f"{100 * figures[first_sets[0]].accuracy:.0f}% agreement with human labels on {first_sets[0]}" in trust
+    assert all(f"{100 * figures[s].accuracy:.0f}% on {s}" in trust for s in first_sets[1:])
+    assert advice == offline.advice and "kind: rubric" in advice and "docs/judges.md" in advice
+    md = written["report.md"].read_text()
+    headline = md.split("## Headline", 1)[1].split("\n## ", 1)[0]
+    assert markdown_escape(trust) in headline and markdown_escape(advice) in headline
+    html = written["report.html"].read_text()
+    summary_section = html.split('<section id="summary">', 1)[1].split("</section>", 1)[0]
+    assert f'<p class="note trust-headline">Trust: {escape(trust, quote=True)}</p>' in summary_section
+    assert f'<p class="note trust-headline">Trust: {escape(advice, quote=True)}</p>' in summary_section
+
+
+def test_headline_judge_that_is_validated_by_publication_has_no_advice(tmp_path: Path) -> None:
+    published = JudgeValidation(
+        status="published",
+        agreement=(Agreement(set="S", method="m", n=10, accuracy=0.9, model="org/judge-x"),),
+        judge_model="judge-x",
+    )
+    written = write_reports(
+        _with_judges(
+            synthetic_run(per_scenario=2, n_benign=0, hostile=False), [JudgeInfo("g", "rubric", {}, published)]
+        ),
+        tmp_path,
+    )
+    assert headline_trust_from(written) == [
+        "g judge (published, not measured here): 90% agreement with human labels on S "
+        "(with org/judge-x; your judge model: judge-x)"
+    ]
+
+
+def test_trust_lines_for_a_terminal_show_control_characters_as_text(tmp_path: Path) -> None:
+    hostile = JudgeValidation(
+        status="measured",
+        agreement=(Agreement(set="my set\x1b[2J\u202e", method="m", n=10, accuracy=0.9),),
+        advice="add a judge\x07",
+    )
+    run = synthetic_run(per_scenario=2, n_benign=0, hostile=False)
+    written = write_reports(_with_judges(run, [JudgeInfo("g", "offline", {}, hostile)]), tmp_path)
+    lines = headline_trust_from(written)
+    assert lines == [
+        "g judge (measured here): 90% agreement with human labels on my set\ufffd[2J\ufffd",
+        "add a judge\ufffd",
+    ]

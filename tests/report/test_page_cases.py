@@ -11,14 +11,18 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.report._cdp import Browser, find_chromium
 
 from safemlrm.analysis.harm import unsafe_bin
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis, analyse_run
+from safemlrm.analysis.tables import markdown_escape
 from safemlrm.core.records import Record, RunData, TargetInfo
+from safemlrm.core.trust import JudgeValidation, agreement_cells, known_validation, trust_sentence
 from safemlrm.report import write_reports
+from safemlrm.report._text import judge_name
 from safemlrm.report.html import sample_payload
 from safemlrm.testing.synthetic import BASE, REASONING, synthetic_run
 
@@ -111,6 +115,39 @@ def check_page_agrees(run: RunData, written: dict[str, Path]) -> None:
     assert 'id="target-table"' in html and "## Outputs and parse status" in md
     for t in run.targets:
         assert summary["targets"][t.label]["parse_status"] == a.parse_status.get(t.label, {})
+    check_trust_agrees(run, a, html, md, summary)
+
+
+def check_trust_agrees(run: RunData, a: RunAnalysis, html: str, md: str, summary: dict[str, Any]) -> None:
+    """The trust section of both pages shows every judge's record as summary.json holds it, beside the
+    rates summary.json gives for that judge."""
+    page = html.split('<section id="trust">', 1)[1].split("</section>", 1)[0]
+    md_section = md.split("## How far to trust these numbers", 1)[1].split("\n## ", 1)[0]
+    table = page.split('id="trust-table"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    assert len(rows) == sum(max(1, len(known_validation(j.validation).agreement)) for j in run.judges)
+    for judge in run.judges:
+        entry = summary["judges"][judge.label]
+        record = JudgeValidation.model_validate(entry["validation"])
+        assert record == known_validation(judge.validation)
+        assert entry["trust"] == trust_sentence(judge.label, record)
+        for row in record.agreement:  # each figure, with its interval, on both pages
+            cells = "</td><td>".join(
+                _esc(c) for c in [judge_name(judge.label, judge.kind), record.status_text, *agreement_cells(row)]
+            )
+            assert cells in rows
+            assert " | ".join(markdown_escape(c) for c in agreement_cells(row)) in md_section
+        if not record.agreement:
+            assert f"<td>{_esc(record.status_text)}</td>" in page and _esc(record.note) in page
+        # the rates beside it are summary.json's, and the page shows them
+        for target, parts in entry["rates"].items():
+            for part, cell in parts.items():
+                same = summary["targets"][target]["judges"][judge.label]["parts"][part]
+                assert (cell["asr"], cell["asr_ci"], cell["n"]) == (same["asr"], same["asr_ci"], same["n"])
+            whole = parts.get(HEADLINE_PART)
+            if whole is not None:
+                shown = f"{target} {100 * whole['asr']:.1f}% [{100 * whole['asr_ci'][0]:.1f}, "
+                assert _esc(shown) in page and markdown_escape(shown) in md_section
 
 
 def _esc(text: str) -> str:

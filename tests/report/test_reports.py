@@ -4,10 +4,12 @@ import csv
 import json
 import math
 import re
+from html import escape
 from pathlib import Path
 
 from safemlrm.analysis.run_analysis import analyse_run
 from safemlrm.analysis.summary import build_summary
+from safemlrm.analysis.tables import markdown_escape
 from safemlrm.core.records import RunData
 from safemlrm.report import write_reports
 from safemlrm.report.html import embed_json, select_records
@@ -75,6 +77,7 @@ def test_markdown_has_every_section_and_no_raw_html(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     for heading in (
         "## Headline",
+        "## How far to trust these numbers",
         "## Run identity",
         "## Per scenario",
         "## Reasoning tax",
@@ -113,6 +116,31 @@ def test_html_static_safety(report_dir: Path) -> None:
     assert "innerHTML" not in html
     for payload in HOSTILE_TEXTS:
         assert payload not in html
+    # the rubric's validation note holds a hostile text (as a user's head JSON could): shown as text
+    trust = html.split('<section id="trust">', 1)[1].split("</section>", 1)[0]
+    assert escape(HOSTILE_TEXTS[0], quote=True) in trust
+
+
+def test_trust_section_names_every_judge_with_its_record(synthetic: RunData, report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    section = md.split("## How far to trust these numbers", 1)[1].split("\n## ", 1)[0]
+    assert "<script" not in section and "\\<script" not in section  # markdown_escape turns < into &lt;
+    assert "&lt;script&gt;" in section
+    summary = json.loads((report_dir / "summary.json").read_text())
+    for judge in synthetic.judges:
+        assert judge.validation is not None
+        entry = summary["judges"][judge.label]
+        assert entry["validation"]["status"] == judge.validation.status
+        status = {"measured": "measured here", "not_validated": "not validated here"}[judge.validation.status]
+        assert f"| {markdown_escape(judge.label)} | {status} |" in section or (
+            f"| {markdown_escape(judge.label)} ({markdown_escape(judge.kind)}) | {status} |" in section
+        )
+    keyword = summary["judges"]["keyword"]["validation"]
+    assert [a["set"] for a in keyword["agreement"]] == [
+        "JailbreakBench judge comparison (dev)",
+        "HarmBench classifier validation, text (dev)",
+        "XSTest v2 completions (dev)",
+    ]
 
 
 def test_embed_json_escapes_what_could_close_the_element() -> None:

@@ -91,6 +91,16 @@ def test_run_twice_makes_zero_calls_and_exports(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "r" / "export.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and {r["target"] for r in rows} == {"base", "reasoner"}
     assert all("score.whole.keyword" in r for r in rows)
+    # the last lines: the headline judge, then how far its numbers can be trusted and how to do better,
+    # from the record the judge stored (summary.json's `judges` block), for `run` and `report` alike
+    record = summary["judges"]["keyword"]
+    assert record["validation"]["status"] == "measured" and record["rates"]["reasoner"]["whole"]["n"] == 6
+    last = second.stdout.strip().splitlines()
+    assert last[-3].startswith("headline judge: keyword") and last[-2] == record["trust"]
+    assert last[-1] == record["validation"]["advice"] and "kind: rubric" in last[-1]
+    report = cli("report", "r", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.strip().splitlines()[-3:] == last[-3:]
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from typing import Any
 from safemlrm.analysis.harm import HarmStat
 from safemlrm.analysis.run_analysis import RunAnalysis, analyse_run
 from safemlrm.core.records import RunData
+from safemlrm.core.trust import known_validation, trust_sentence
 
 SCHEMA = "safemlrm.summary/1"
 
@@ -39,6 +40,27 @@ def _cell(stat: HarmStat) -> dict[str, Any]:
         "asr": stat.asr.value,
         "asr_ci": [stat.asr.low, stat.asr.high],
     }
+
+
+def judges_block(analysis: RunAnalysis) -> dict[str, Any]:
+    """Per judge: its validation record (agreement with human labels, or "not validated here") and one
+    sentence saying how far to trust it, beside the rates it produced (per target and part)."""
+    block: dict[str, Any] = {}
+    for j in analysis.run.judges:
+        validation = known_validation(j.validation)
+        rates: dict[str, dict[str, Any]] = {}
+        for stat in analysis.harm_overall:
+            if stat.group["judge"] == j.label:
+                rates.setdefault(stat.group["target"], {})[stat.group["part"]] = {
+                    k: v for k, v in _cell(stat).items() if k != "n_failed"
+                }
+        block[j.label] = {
+            "kind": j.kind,
+            "validation": validation.model_dump(mode="json"),
+            "trust": trust_sentence(j.label, validation),
+            "rates": rates,
+        }
+    return block
 
 
 def summary_from_analysis(analysis: RunAnalysis, calls: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -100,6 +122,7 @@ def summary_from_analysis(analysis: RunAnalysis, calls: Mapping[str, Any] | None
             "bootstrap": {"resamples": analysis.n_resamples, "seed": analysis.seed},
         },
         "targets": targets,
+        "judges": judges_block(analysis),
         "errors": {
             "generation_errors": sum(analysis.generation_errors.values()),
             "judge_failures": sum(s.n_failed for s in analysis.harm_overall),

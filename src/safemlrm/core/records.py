@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from safemlrm.core.trust import JudgeValidation
 from safemlrm.core.types import Generation, Judgement, ParsedOutput, Part, Probe, Sample, ScoreRow
 
 
@@ -27,6 +28,28 @@ class JudgeInfo:
     label: str
     kind: str
     identity: dict[str, Any] = field(default_factory=dict)
+    # Its agreement with human labels, as the judge described itself when it judged (None: a run
+    # judged before safemlrm recorded one).
+    validation: JudgeValidation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The store's and summary.json's form of this info (plain JSON types)."""
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "identity": self.identity,
+            "validation": None if self.validation is None else self.validation.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JudgeInfo:
+        raw = data.get("validation")
+        return cls(
+            label=data["label"],
+            kind=data["kind"],
+            identity=dict(data.get("identity") or {}),
+            validation=None if raw is None else JudgeValidation.model_validate(raw),
+        )
 
 
 @dataclass(frozen=True)

@@ -290,7 +290,7 @@ class RunStore:
         self.conn.execute("INSERT OR REPLACE INTO targets VALUES (?, ?)", (info.label, _dumps(asdict(info))))
 
     def put_judge(self, info: JudgeInfo) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO judges VALUES (?, ?)", (info.label, _dumps(asdict(info))))
+        self.conn.execute("INSERT OR REPLACE INTO judges VALUES (?, ?)", (info.label, _dumps(info.to_json())))
 
     def target_infos(self) -> dict[str, TargetInfo]:
         return {
@@ -300,7 +300,7 @@ class RunStore:
 
     def judge_infos(self) -> dict[str, JudgeInfo]:
         return {
-            label: JudgeInfo(**orjson.loads(data))
+            label: JudgeInfo.from_json(orjson.loads(data))
             for label, data in self.conn.execute("SELECT label, info FROM judges")
         }
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from safemlrm.core.context import PluginContext
+from safemlrm.core.trust import JudgeValidation, not_validated
 from safemlrm.core.types import NAN, Generation, Judgement, Part, Probe, Sample
 from safemlrm.executors.config import RaySpec
 
@@ -112,6 +113,7 @@ class PluginHost:
         node_id = import_ray().get_runtime_context().get_node_id()
         return {
             "identity": self.plugin.identity(),
+            "validation": _validation_json(self.plugin),
             "max_batch_size": int(getattr(self.plugin, "max_batch_size", 1)),
             "max_concurrency": int(getattr(self.plugin, "max_concurrency", 1)),
             "node_id": node_id,
@@ -298,6 +300,15 @@ class RayTarget:
         await self.pool.aclose()
 
 
+def _validation_json(plugin: object) -> dict[str, Any] | None:
+    """A hosted judge's validation record as JSON (None for a target or a judge without one)."""
+    describe = getattr(plugin, "validation", None)
+    if not callable(describe):
+        return None
+    record = describe()
+    return record.model_dump(mode="json") if isinstance(record, JudgeValidation) else None
+
+
 class RayJudge:
     """A judge whose calls run on Ray actors (for judges that load a model)."""
 
@@ -309,6 +320,12 @@ class RayJudge:
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = self.pool.info["identity"]
         return identity
+
+    def validation(self) -> JudgeValidation:
+        raw = self.pool.info.get("validation")
+        if raw is None:
+            return not_validated("the judge hosted on Ray does not describe its agreement with human labels")
+        return JudgeValidation.model_validate(raw)
 
     async def judge(self, sample: Sample, text: str, part: Part) -> Judgement:
         try:

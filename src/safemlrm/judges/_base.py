@@ -10,6 +10,7 @@ import inspect
 from pathlib import Path
 from typing import ClassVar
 
+from safemlrm.core.trust import JudgeValidation, not_validated
 from safemlrm.plugin_api import Judgement
 
 
@@ -52,6 +53,14 @@ class JudgeBase:
     kind: ClassVar[str] = "judge"
     version: ClassVar[str] = "1"
     label: str
+
+    def validation(self) -> JudgeValidation:
+        """How far this judge's numbers can be trusted: its agreement with human labels, as configured.
+
+        Shown beside its rates in summary.json and the reports. Override it (the bundled judges read
+        their figures from data files, `judges/_trust.py`); the default says "not validated here".
+        """
+        return not_validated("no agreement with human labels is recorded for this judge")
 
     def _judgement(
         self, score: float, label: str, *, rationale: str = "", raw: str = "", error: str | None = None

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.core.batching import MicroBatcher
 from safemlrm.core.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
+from safemlrm.core.trust import JudgeValidation
 from safemlrm.judges._base import JudgeBase
 from safemlrm.judges._encoder import encoder_version, get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
@@ -72,6 +73,13 @@ class HeadJudge(JudgeBase):
         if self.params.unreadable == "nan":
             identity["reads"] = ",".join(sorted(self.reads))  # judgements made before the check differ
         return identity
+
+    def validation(self) -> JudgeValidation:
+        """The `agreement` list of the JSON beside the judge's model file ("not validated here" without one)."""
+        from safemlrm.judges._trust import head_json, head_validation
+
+        name = self.params.head or self.default_head
+        return head_validation(head_json(name), name)
 
     # ------------------------------------------------------------------ prediction
 

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safemlrm.core.batching import MicroBatcher
 from safemlrm.core.protocols import Target
+from safemlrm.core.trust import JudgeValidation
 from safemlrm.judges._base import JudgeBase
 from safemlrm.plugin_api import NAN, Generation, Judgement, Message, Part, PluginContext, Probe, Sample, TextPart
 
@@ -175,6 +176,13 @@ class LLMJudge(JudgeBase):
             **self.params.model_dump(exclude={"model", "max_concurrency"}),
             **self.prompt_identity(),
         }
+
+    def validation(self) -> JudgeValidation:
+        """The agreement published for this judge's prompt, when the configured judge model is the one
+        it was published with; otherwise "not validated here" (`judges/_trust.py`)."""
+        from safemlrm.judges._trust import model_name, published_validation
+
+        return published_validation(self.kind, self.params.model_dump(), model_name(self.target.identity()))
 
     def _probe(self, sample: Sample, messages: list[Message]) -> Probe:
         return Probe(

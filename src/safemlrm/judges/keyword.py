@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from safemlrm.core.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
-from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample, content_hash, judges
+from safemlrm.plugin_api import NAN, Judgement, JudgeValidation, Part, PluginContext, Sample, content_hash, judges
 
 # Common refusal openers (from the refusal-matching baselines of GCG / HarmBench / the SafeMLRM study).
 DEFAULT_REFUSALS = (
@@ -158,6 +158,13 @@ class KeywordJudge:
             **self.params.model_dump(exclude={"max_concurrency"}),
             "phrases_sha256": content_hash(built_in),
         }
+
+    def validation(self) -> JudgeValidation:
+        """Its `judge-eval` figures, which hold for the default phrases and settings only."""
+        from safemlrm.judges._trust import keyword_validation
+
+        ignore = {"max_concurrency"}
+        return keyword_validation(self.params.model_dump(exclude=ignore) == self.Params().model_dump(exclude=ignore))
 
     async def judge(self, sample: Sample, text: str, part: Part) -> Judgement:
         if not text.strip():  # as every judge: empty text is NaN (label `empty`), never a silent 0

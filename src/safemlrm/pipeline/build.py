@@ -21,6 +21,7 @@ from safemlrm.core.protocols import Attack, Dataset, Judge, ReasoningParser, Tar
 from safemlrm.core.records import JudgeInfo, TargetInfo
 from safemlrm.core.secrets import redact
 from safemlrm.core.target_build import build_parser, build_target, resolve_target
+from safemlrm.core.trust import JudgeValidation, not_validated
 from safemlrm.executors import create_judge, create_target
 from safemlrm.judges._base import verdict_code_version
 
@@ -174,10 +175,25 @@ def build_run(
         # Everything that changes a verdict keys the judgement cache: the judge's own identity (model,
         # weights, prompt hashes, settings) and the version of the code that parses its output.
         identity = {**redact(judge.identity()), "code": verdict_code_version(plugins.judges.get(jspec.kind))}
-        built_judges.append(
-            BuiltJudge(jspec.label, judge, JudgeInfo(jspec.label, jspec.kind, identity), content_hash(identity))
-        )
+        judge_info = JudgeInfo(jspec.label, jspec.kind, identity, judge_validation(judge, jspec.label))
+        built_judges.append(BuiltJudge(jspec.label, judge, judge_info, content_hash(identity)))
     return BuiltRun(datasets, attacks, built_targets, built_judges, ctx)
+
+
+def judge_validation(judge: object, label: str) -> JudgeValidation:
+    """A judge's agreement with human labels, as it describes itself (`validation()`); a judge without
+    one, or whose record cannot be read, is "not validated here" (the run goes on)."""
+    describe = getattr(judge, "validation", None)
+    if not callable(describe):
+        return not_validated("this judge does not describe its agreement with human labels")
+    try:
+        record = describe()
+    except Exception as exc:  # a broken record never stops a run
+        log.warning("judge %s: its validation record could not be read: %s", label, exc)
+        return not_validated(f"its validation record could not be read: {type(exc).__name__}: {exc}")
+    if not isinstance(record, JudgeValidation):
+        return not_validated(f"its validation() returned {type(record).__name__}, not a JudgeValidation")
+    return record
 
 
 def environment() -> dict[str, Any]:

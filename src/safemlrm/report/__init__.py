@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from safemlrm.analysis.run_tables import run_tables
 from safemlrm.analysis.summary import summary_from_analysis
 from safemlrm.analysis.tables import write_tables
 from safemlrm.core.records import RunData
+from safemlrm.core.trust import JudgeValidation, headline_trust_lines
 
 REPORT_STEPS = ("analysis", "summary.json", "tables", "report.md", "report.html")
 
@@ -84,4 +86,25 @@ def headline_judge_line(reports: Mapping[str, Path]) -> str:
     return f"headline judge: {chosen}" + (f" ({reason})" if reason else "") + f"; judges: {judges or 'none'}"
 
 
-__all__ = ["REPORT_STEPS", "headline_judge_line", "report_steps", "write_reports"]
+def headline_trust_from(reports: Mapping[str, Path]) -> list[str]:
+    """How far the headline judge's numbers can be trusted, and what to do about it, from a written
+    summary.json's `judges` block (the record the judge stored when it judged): the CLI's last lines."""
+    path = reports.get("summary.json")
+    if path is None or not Path(path).exists():
+        return []
+    summary = json.loads(Path(path).read_text(encoding="utf-8"))
+    chosen = summary.get("run", {}).get("primary_judge")
+    entry = summary.get("judges", {}).get(chosen) if chosen else None
+    if not isinstance(entry, dict) or entry.get("validation") is None:
+        return []
+    lines = headline_trust_lines(chosen, JudgeValidation.model_validate(entry["validation"]))
+    return [terminal_safe(line) for line in lines]
+
+
+def terminal_safe(text: str) -> str:
+    """A line for a terminal: control and format characters (escape sequences, bidi overrides) that a
+    head's JSON or a label could hold are shown as U+FFFD, never interpreted."""
+    return "".join("\ufffd" if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+
+
+__all__ = ["REPORT_STEPS", "headline_judge_line", "headline_trust_from", "report_steps", "write_reports"]

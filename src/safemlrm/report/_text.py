@@ -9,6 +9,13 @@ from typing import Any
 from safemlrm.analysis.reasoning_tax import LESS_SAFE, NOTHING, SAFER, PairedComparison, tax_verdict
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.tables import fmt_p, fmt_pct, fmt_ratio
+from safemlrm.core.trust import (
+    AGREEMENT_COLUMNS,
+    JudgeValidation,
+    agreement_cells,
+    headline_trust_lines,
+    known_validation,
+)
 
 
 def timestamp(value: Any) -> str:
@@ -198,3 +205,55 @@ def coverage_sentence(a: RunAnalysis) -> str:
         f"(the HR and ASR figures; {c['failed']} failed judgements excluded), {c['benign']} answers to benign "
         f"prompts (over-refusal), {c['errors']} generation errors."
     )
+
+
+# ---------------------------------------------------------------- how far to trust the judges
+
+TRUST_INTRO = (
+    "Every rate in this report is a judge's verdict, not a person's. Each judge's agreement with human "
+    "labels on named sets (accuracy with its 95% interval, and how often it misses a harmful answer: its "
+    "false negatives) says how far its numbers can be trusted; a judge not validated here may be right or "
+    "wrong, nothing measures which."
+)
+TRUST_COLUMNS = ("judge", "status", *AGREEMENT_COLUMNS)
+
+
+def judge_validations(a: RunAnalysis) -> list[tuple[str, str, JudgeValidation]]:
+    """(label, kind, validation record) of every judge of the run, in config order."""
+    return [(j.label, j.kind, known_validation(j.validation)) for j in a.run.judges]
+
+
+def judge_name(label: str, kind: str) -> str:
+    return label if label == kind else f"{label} ({kind})"
+
+
+def trust_rows(a: RunAnalysis) -> list[list[str]]:
+    """One row per figure of each judge (set, agreement with its interval, ...); one row "not validated
+    here" for a judge without figures. Published figures that do not hold for the configured judge model
+    are listed too, under the status "not validated here", with the model they were measured with."""
+    rows: list[list[str]] = []
+    for label, kind, v in judge_validations(a):
+        name = judge_name(label, kind)
+        if not v.agreement:
+            rows.append([name, v.status_text, "", "", "", "", "", "", v.note])
+            continue
+        rows += [[name, v.status_text, *agreement_cells(r)] for r in v.agreement]
+    return rows
+
+
+def judge_rates_text(a: RunAnalysis, label: str) -> str:
+    """The ASR a judge gave each target on the whole output: "qwen 12.5% [3.5, 36.0] of 16; ..."."""
+    parts = [
+        f"{s.group['target']} {fmt_pct(s.asr.value)}% [{fmt_pct(s.asr.low)}, {fmt_pct(s.asr.high)}] of {s.n}"
+        for s in a.harm_overall
+        if s.group["judge"] == label and s.group["part"] == HEADLINE_PART
+    ]
+    return "; ".join(parts) or "no harmful output scored"
+
+
+def headline_trust(a: RunAnalysis) -> list[str]:
+    """How far the headline judge can be trusted, and what to do about it (empty without a headline judge)."""
+    for label, _kind, v in judge_validations(a):
+        if label == a.primary_judge:
+            return headline_trust_lines(label, v)
+    return []

@@ -30,12 +30,18 @@ from safemlrm.core.records import Record
 from safemlrm.report import _svg
 from safemlrm.report._assets import CSS, JS
 from safemlrm.report._text import (
+    TRUST_COLUMNS,
+    TRUST_INTRO,
     blind_spot_sentence,
     blind_spots,
     coverage,
     headline_judge_text,
     headline_tax,
+    headline_trust,
     identity_items,
+    judge_name,
+    judge_rates_text,
+    judge_validations,
     judges_text,
     p_text,
     parse_status_names,
@@ -45,6 +51,7 @@ from safemlrm.report._text import (
     sampling_sentences,
     tax_sentence,
     timestamp,
+    trust_rows,
 )
 
 MAX_SAMPLES = 2000
@@ -254,6 +261,30 @@ def _table_html(table: Table, *, compact: bool = False) -> str:
         f'<div class="table-wrap"><table class="{cls}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>{empty}{note}"
     )
+
+
+def _rows_html(header: Sequence[str], rows: Sequence[Sequence[str]], table_id: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return (
+        f'<div class="table-wrap"><table class="data compact" id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def trust_section(a: RunAnalysis) -> str:
+    """How far to trust these numbers: every judge's agreement with human labels (sets, intervals) or
+    "not validated here", beside the rates it gave (the headline judge's sentence and advice are in the
+    Summary section)."""
+    judges = _rows_html(
+        ("judge", "status", "ASR it gave (whole output, per target)", "note"),
+        [
+            [judge_name(label, kind), v.status_text, judge_rates_text(a, label), v.note]
+            for label, kind, v in judge_validations(a)
+        ],
+        "trust-judges",
+    )
+    return f"<p>{_e(TRUST_INTRO)}</p>{judges}" + _rows_html(TRUST_COLUMNS, trust_rows(a), "trust-table")
 
 
 def _only_judge(table: Table, judge: str | None) -> Table:
@@ -525,8 +556,12 @@ def render_html(a: RunAnalysis, tables: Sequence[Table], *, max_samples: int = M
         (
             "summary",
             "Summary",
-            summary_cards(a) + target_table(a) + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes),
+            summary_cards(a)
+            + target_table(a)
+            + "".join(f'<p class="note">Note: {_e(n)}</p>' for n in a.notes)
+            + "".join(f'<p class="note trust-headline">Trust: {_e(t)}</p>' for t in headline_trust(a)),
         ),
+        ("trust", "How far to trust these numbers", trust_section(a)),
         ("scenarios", "Per scenario", scenario_section(a)),
         (
             "tax",

@@ -12,17 +12,24 @@ from typing import Any
 from safemlrm.analysis.run_analysis import HEADLINE_PART, RunAnalysis
 from safemlrm.analysis.tables import Table, fmt_num, fmt_pct, markdown_escape, to_markdown
 from safemlrm.report._text import (
+    TRUST_COLUMNS,
+    TRUST_INTRO,
     blind_spot_sentence,
     coverage_sentence,
     headline_judge_text,
     headline_tax,
+    headline_trust,
     identity_items,
+    judge_name,
+    judge_rates_text,
+    judge_validations,
     judges_text,
     parse_status_names,
     refusal_text,
     sampling_sentences,
     tax_sentence,
     timestamp,
+    trust_rows,
 )
 
 
@@ -90,6 +97,20 @@ def headline_section(a: RunAnalysis) -> list[str]:
     if not a.tax:
         lines.append("- No reasoning/base pair in this run: set `base:` on a reasoning target to measure the tax.")
     lines += [f"- Note: {markdown_escape(n)}" for n in a.notes]
+    lines += [f"- Trust: {markdown_escape(t)}" for t in headline_trust(a)]
+    return [*lines, ""]
+
+
+def trust_section(a: RunAnalysis) -> list[str]:
+    """How far to trust these numbers: each judge's agreement with human labels beside the rates it gave."""
+    lines = ["## How far to trust these numbers", "", markdown_escape(TRUST_INTRO), ""]
+    lines += ["| judge | status | ASR it gave (whole output, per target) | note |", "|:---|:---|:---|:---|"]
+    for label, kind, v in judge_validations(a):
+        cells = [judge_name(label, kind), v.status_text, judge_rates_text(a, label), v.note]
+        lines.append("| " + " | ".join(markdown_escape(c) for c in cells) + " |")
+    lines += ["", "| " + " | ".join(TRUST_COLUMNS) + " |", "|" + ":---|" * len(TRUST_COLUMNS)]
+    for row in trust_rows(a):
+        lines.append("| " + " | ".join(markdown_escape(c) for c in row) + " |")
     return [*lines, ""]
 
 
@@ -154,6 +175,7 @@ def render_markdown(a: RunAnalysis, tables: Sequence[Table]) -> str:
     title = markdown_escape(str(a.run.config.get("name") or "run"))
     lines = [f"# safemlrm report: {title}", ""]
     lines += headline_section(a)
+    lines += trust_section(a)
     lines += sampling_section(a)
     lines += outputs_section(a)
     lines += identity_section(a)

@@ -1,9 +1,11 @@
 """A realistic synthetic run (RunData) for tests, docs and report development.
 
 A reasoning model paired with its base model, the 13 MM-SafetyBench scenarios, two attacks (one with
-images), benign prompts, two judges (a 0-5 rubric judge and the keyword baseline), a few failed judgements
+images), benign prompts, two judges (a 0-5 rubric judge and the keyword baseline, each with its validation
+record: the rubric's "not validated here", the keyword's measured figures), a few failed judgements
 and generation errors, and hostile model outputs (script tags, onerror images, U+2028) that a report
-must show as text. Scores are drawn from per-scenario rates with a seeded generator; "Illegal Activity" is
+must show as text (with `hostile`, one also in the rubric's validation note, as a user's head JSON could
+hold). Scores are drawn from per-scenario rates with a seeded generator; "Illegal Activity" is
 built as a blind spot (the reasoning model fails there far more than on average).
 """
 
@@ -32,6 +34,7 @@ from safemlrm.core.types import (
     TextPart,
 )
 from safemlrm.datasets.demo import SCENARIOS
+from safemlrm.judges._trust import keyword_validation, published_validation
 
 REASONING = "r1-reasoner"
 BASE = "base-vlm"
@@ -120,13 +123,18 @@ def synthetic_run(
             identity={"kind": "fake", "model": "synthetic/base-vlm-7b", "revision": "def456"},
         ),
     ]
+    rubric_validation = published_validation("rubric", {}, "synthetic-judge")
+    if hostile:
+        hostile_note = f"{rubric_validation.note} {HOSTILE_TEXTS[0]}"
+        rubric_validation = rubric_validation.model_copy(update={"note": hostile_note})
     judges = [
         JudgeInfo(
             label=RUBRIC,
             kind="rubric",
             identity={"kind": "rubric", "model": "synthetic-judge", "version": "1"},
+            validation=rubric_validation,
         ),
-        JudgeInfo(label=KEYWORD, kind="keyword", identity={"kind": "keyword"}),
+        JudgeInfo(label=KEYWORD, kind="keyword", identity={"kind": "keyword"}, validation=keyword_validation(True)),
     ]
     attacks = ("vanilla", "figstep")
     samples: list[Sample] = []

@@ -47,12 +47,16 @@ def _print_result(result: object) -> None:
 
 
 def _print_headline_judge(reports: dict[str, Path]) -> None:
-    """Last line: the judge the headline numbers use and why, and every judge that ran (from summary.json)."""
-    from safemlrm.report import headline_judge_line
+    """Last lines: the judge the headline numbers use and why, every judge that ran, and how far the
+    headline judge's numbers can be trusted (its agreement with human labels; for a judge that is not an
+    LLM judge, how to add one), all from summary.json."""
+    from safemlrm.report import headline_judge_line, headline_trust_from
 
     line = headline_judge_line(reports)
     if line:
         print(line)
+    for trust in headline_trust_from(reports):
+        print(trust)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
