@@ -19,7 +19,7 @@ from safemlrm.core.context import PluginContext
 from safemlrm.core.hashing import content_hash
 from safemlrm.core.types import ImagePart, ImageRef, Message, Probe, TextPart
 from safemlrm.targets._inprocess import resolve_model_source
-from safemlrm.targets.hf import HFTarget
+from safemlrm.targets.hf import HFTarget, ThinkingBudget
 from safemlrm.testing.tiny_models import build_tiny_causal_lm, build_tiny_qwen2_5_vl
 
 
@@ -214,18 +214,61 @@ async def test_budget_forcing_closes_the_reasoning_and_then_answers(tiny_lm: Pat
     spy = GenerateSpy(loaded.model)
     probes = [make_probe("why is the sky blue?"), make_probe("hello " * 5)]
     generations = await target.generate(probes)
-    # phase 1 thinks within the budget and may stop at </think>; phase 2 answers with the rest
-    think_call, answer_call = spy.calls
-    assert think_call["max_new_tokens"] == 5 and think_call["stop_strings"] == ["</think>"]
-    assert answer_call["max_new_tokens"] == 7 and "stop_strings" not in answer_call
-    think_prompts = loaded.tokenizer.batch_decode(think_call["input_ids"], skip_special_tokens=False)
-    answer_prompts = loaded.tokenizer.batch_decode(answer_call["input_ids"], skip_special_tokens=False)
-    for think_prompt, answer_prompt, generation in zip(think_prompts, answer_prompts, generations, strict=True):
-        assert think_prompt.endswith("<|im_start|>assistant\n<think>\n")
-        assert answer_prompt.rstrip().endswith("</think>")
+    # one generate call: the reasoning is closed inside it (no second call re-reading prompt and reasoning)
+    (call,) = spy.calls
+    assert call["max_new_tokens"] == 12 and "stop_strings" not in call
+    assert any(isinstance(p, ThinkingBudget) for p in call["logits_processor"])
+    prompts = loaded.tokenizer.batch_decode(call["input_ids"], skip_special_tokens=False)
+    for prompt, generation in zip(prompts, generations, strict=True):
+        assert prompt.endswith("<|im_start|>assistant\n<think>\n")
         assert generation.ok, generation.error
         assert generation.text.startswith("<think>\n") and "</think>" in generation.text
+        # the random model never closes the tag itself: it is forced right after the 5-token budget
+        reasoning = generation.text[len("<think>\n") : generation.text.index("</think>")]
+        assert len(loaded.tokenizer.encode(reasoning.strip(), add_special_tokens=False)) <= 6
         assert 0 < generation.usage["completion_tokens"] <= 12
+
+
+class CharTokenizer:
+    """One token per character (ids are code points); enough for ThinkingBudget."""
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [ord(c) for c in text]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(i) for i in ids)
+
+
+def _step(processor: ThinkingBudget, rows: list[str], vocab: int = 200) -> list[int]:
+    torch = pytest.importorskip("torch")
+    ids = torch.tensor([[ord(c) for c in row] for row in rows])
+    scores = processor(ids, torch.zeros(len(rows), vocab))
+    return [int(scores[r].argmax()) if scores[r].isfinite().sum() == 1 else -1 for r in range(len(rows))]
+
+
+def test_thinking_budget_forces_the_end_only_where_the_reasoning_is_still_open() -> None:
+    torch = pytest.importorskip("torch")
+    tok = CharTokenizer()
+    processor = ThinkingBudget(tok, prompt_length=2, budget=3, end="</t>", eos_ids={3})
+    # step at 2 new tokens: nothing forced yet, end of text suppressed while thinking
+    scores = processor(torch.tensor([[ord("p"), ord("p"), ord("a"), ord("b")]]), torch.zeros(1, 200))
+    assert scores[0, 3] == float("-inf") and scores[0].isfinite().sum() == 199
+    # from the budget on, "\n</t>\n" is forced token by token
+    rows = ["ppabc"]
+    forced = []
+    for _ in range(6):
+        (token,) = _step(processor, rows)
+        forced.append(token)
+        rows = [rows[0] + chr(token)]
+    assert "".join(chr(t) for t in forced) == "\n</t>\n"
+    (free,) = _step(processor, rows)
+    assert free == -1  # closed: the answer is free again (and may end)
+
+
+def test_thinking_budget_leaves_a_row_alone_that_closed_its_reasoning_itself() -> None:
+    processor = ThinkingBudget(CharTokenizer(), prompt_length=1, budget=8, end="</t>", eos_ids={3})
+    assert _step(processor, ["pa</t>"]) == [-1]
+    assert _step(processor, ["pa</t>bcdefghij"]) == [-1]  # past the budget, but already closed
 
 
 def test_thinking_budget_must_leave_room_for_an_answer(tiny_lm: Path) -> None:

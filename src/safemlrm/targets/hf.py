@@ -35,6 +35,8 @@ from safemlrm.targets._inprocess import (
 
 log = logging.getLogger(__name__)
 
+FORCING_VERSION = 2  # 2: budget forcing inside one generate call (1 was a second call that re-read the reasoning)
+
 INSTALL_HINT = "pip install 'safemlrm[hf]'"
 ModelClass = Literal["image_text", "causal"]
 
@@ -177,8 +179,8 @@ class HFTarget:
             default=None,
             ge=1,
             description=(
-                "budget forcing: end the reasoning after this many tokens (or at thinking_end), close it with "
-                "thinking_end, then generate the answer with the rest of max_new_tokens"
+                "budget forcing: if the reasoning is not closed after this many new tokens, force thinking_end "
+                "(and no end of text before it), then the answer takes the rest of max_new_tokens"
             ),
         )
         thinking_end: str = Field(default="</think>", min_length=1, description="what closes the reasoning")
@@ -254,7 +256,7 @@ class HFTarget:
             "chat_template_kwargs": p.chat_template_kwargs,
             "max_image_pixels": p.max_image_pixels,
             "assistant_prefix": p.assistant_prefix,
-            "thinking": None if p.thinking_budget is None else [p.thinking_budget, p.thinking_end],
+            "thinking": None if p.thinking_budget is None else [p.thinking_budget, p.thinking_end, FORCING_VERSION],
             "sampling": self.sampling_kwargs(),
         }
 
@@ -447,8 +449,8 @@ class HFTarget:
         loaded: LoadedModel,
         rows: list[tuple[str, list[Any]]],
         max_new_tokens: int,
-        stop: str | None,
         sample: int = 0,
+        thinking_budget: int | None = None,
     ) -> list[dict[str, Any]]:
         """One batched model.generate over rendered prompts; per row: text, token counts, whether it stopped."""
         import torch
@@ -461,19 +463,25 @@ class HFTarget:
             torch.manual_seed(self.params.seed + sample)  # sample i of a probe: seed + i
         if not kwargs["do_sample"]:  # keep the checkpoint's sampling defaults from warning
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        if stop is not None:
-            kwargs.update(stop_strings=[stop], tokenizer=loaded.tokenizer)
+        eos_ids = self._eos_ids(loaded)
+        if thinking_budget is not None:
+            from transformers import LogitsProcessorList
+
+            forcing = ThinkingBudget(
+                loaded.tokenizer,
+                prompt_length=int(inputs["input_ids"].shape[1]),
+                budget=thinking_budget,
+                end=self.params.thinking_end,
+                eos_ids=eos_ids,
+            )
+            kwargs["logits_processor"] = LogitsProcessorList([forcing])
         with torch.inference_mode():
             output = loaded.model.generate(**inputs, **kwargs, pad_token_id=loaded.tokenizer.pad_token_id)
         new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
-        eos_ids = self._eos_ids(loaded)
         results = []
         for row, prompt_count in zip(new_tokens, prompt_tokens, strict=True):
             end = next((i + 1 for i, token in enumerate(row) if token in eos_ids), None)
             kept = row if end is None else row[:end]
-            if end is None and stop is not None:  # rows stopped by the stop string are padded after it
-                while kept and kept[-1] == loaded.tokenizer.pad_token_id:
-                    kept = kept[:-1]
             results.append(
                 {
                     "text": loaded.tokenizer.decode(kept, skip_special_tokens=True),
@@ -490,29 +498,9 @@ class HFTarget:
         p = self.params
         prefix = p.assistant_prefix or ""
         rows = [(text + prefix, images) for text, images in rows]
-        if p.thinking_budget is None:
-            final = self._generate_once(loaded, rows, p.max_new_tokens, None, sample)
-            return [self._result(prefix + out["text"], out, out["completion_tokens"]) for out in final]
-        # Budget forcing: think up to the budget, close the reasoning ourselves if the model did not,
-        # then let it answer with the tokens left.
-        thoughts = self._generate_once(loaded, rows, p.thinking_budget, p.thinking_end, sample)
-        reasonings = []
-        for out in thoughts:
-            text = out["text"]
-            cut = text.find(p.thinking_end)
-            reasonings.append(text[: cut + len(p.thinking_end)] if cut >= 0 else f"{text.rstrip()}\n{p.thinking_end}")
-        answer_rows = [
-            (text + reasoning + "\n", images) for (text, images), reasoning in zip(rows, reasonings, strict=True)
-        ]
-        answers = self._generate_once(loaded, answer_rows, p.max_new_tokens - p.thinking_budget, None, sample)
-        return [
-            self._result(
-                f"{prefix}{reasoning}\n{answer['text']}",
-                {**answer, "prompt_tokens": thought["prompt_tokens"]},
-                thought["completion_tokens"] + answer["completion_tokens"],
-            )
-            for reasoning, thought, answer in zip(reasonings, thoughts, answers, strict=True)
-        ]
+        # Budget forcing happens inside the one generate call (see ThinkingBudget): no second prefill.
+        final = self._generate_once(loaded, rows, p.max_new_tokens, sample, p.thinking_budget)
+        return [self._result(prefix + out["text"], out, out["completion_tokens"]) for out in final]
 
     @staticmethod
     def _result(text: str, out: dict[str, Any], completion_tokens: int) -> dict[str, Any]:
@@ -570,3 +558,52 @@ class HFTarget:
             _SHARED.release(self._shared_key)
         self._loaded = None
         self._shared_key = None
+
+
+class ThinkingBudget:
+    """A transformers logits processor for budget forcing, inside one `generate` call.
+
+    Per row: while the reasoning is open, end of text is suppressed (the row must close its reasoning
+    first); once `budget` new tokens are spent without `end` appearing, the tokens of "\n{end}\n" are
+    forced one per step; after the reasoning is closed (by the model or forced) the row answers freely.
+    One call instead of think-then-answer saves re-reading the prompt and the reasoning (the demo spent
+    a third of its generation time there).
+    """
+
+    THINKING, FORCING, DONE = 0, 1, 2
+
+    def __init__(self, tokenizer: Any, *, prompt_length: int, budget: int, end: str, eos_ids: set[int]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.budget = budget
+        self.end = end
+        self.forced: list[int] = tokenizer.encode(f"\n{end}\n", add_special_tokens=False)
+        self.eos_ids = sorted(eos_ids)
+        self.window = len(tokenizer.encode(end, add_special_tokens=False)) + 4
+        self.state: list[int] = []
+        self.position: list[int] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        rows, length = input_ids.shape
+        if not self.state:
+            self.state, self.position = [self.THINKING] * rows, [0] * rows
+        generated = length - self.prompt_length
+        for row in range(rows):
+            if self.state[row] == self.THINKING:
+                tail = input_ids[row, max(self.prompt_length, length - self.window) :].tolist()
+                if generated and self.end in self.tokenizer.decode(tail, skip_special_tokens=True):
+                    self.state[row] = self.DONE
+                elif generated >= self.budget:
+                    self.state[row] = self.FORCING
+                elif self.eos_ids:
+                    scores[row, self.eos_ids] = float("-inf")
+            if self.state[row] == self.FORCING:
+                token = self.forced[self.position[row]]
+                forced = scores[row, token].clone()
+                scores[row, :] = float("-inf")
+                scores[row, token] = forced if forced.isfinite() else 0.0
+                self.position[row] += 1
+                if self.position[row] == len(self.forced):
+                    self.state[row] = self.DONE
+        return scores
+
