@@ -26,12 +26,12 @@ def openai_target(params: dict[str, Any], label: str = "api") -> OpenAITarget:
     return target
 
 
-async def test_thinking_on_and_off_travel_as_chat_template_kwargs() -> None:
-    """One hybrid model, two targets: each request carries its own switch to the server."""
+async def requests_of_thinking_pair(profile: str) -> dict[str, dict[str, Any]]:
+    """Targets of one profile with thinking on and off send a probe each; their requests by probe text."""
     async with MockChatServer(record_requests=True) as server:
         for setting in ("on", "off"):
             spec = TargetSpec(
-                name=f"glm-{setting}", profile="glm-4.5v", thinking=setting,  # type: ignore[arg-type]
+                name=f"t-{setting}", profile=profile, thinking=setting,  # type: ignore[arg-type]
                 params={"base_url": server.base_url},
             )
             resolved = resolve_target(spec)
@@ -39,7 +39,12 @@ async def test_thinking_on_and_off_travel_as_chat_template_kwargs() -> None:
             target = openai_target(resolved.params, spec.name)
             await target.generate([probe(setting)])
             await target.aclose()
-    by_text = {body["messages"][-1]["content"]: body for body in server.requests}
+    return {body["messages"][-1]["content"]: body for body in server.requests}
+
+
+async def test_thinking_on_and_off_travel_as_chat_template_kwargs() -> None:
+    """One hybrid model, two targets: each request carries its own switch to the server."""
+    by_text = await requests_of_thinking_pair("glm-4.5v")
     assert by_text["on"]["chat_template_kwargs"] == {"enable_thinking": True}
     assert by_text["off"]["chat_template_kwargs"] == {"enable_thinking": False}
     assert by_text["on"]["model"] == "zai-org/GLM-4.5V"
@@ -47,18 +52,7 @@ async def test_thinking_on_and_off_travel_as_chat_template_kwargs() -> None:
 
 async def test_a_switch_made_of_a_system_prompt_sends_no_template_kwargs() -> None:
     """InternVL3.5: thinking on is its Thinking System Prompt, off is none; the template gets nothing."""
-    async with MockChatServer(record_requests=True) as server:
-        for setting in ("on", "off"):
-            spec = TargetSpec(
-                name=f"ivl-{setting}", profile="internvl3.5-8b", thinking=setting,  # type: ignore[arg-type]
-                params={"base_url": server.base_url},
-            )
-            resolved = resolve_target(spec)
-            assert resolved.reasoning is (setting == "on")
-            target = openai_target(resolved.params, spec.name)
-            await target.generate([probe(setting)])
-            await target.aclose()
-    by_text = {body["messages"][-1]["content"]: body for body in server.requests}
+    by_text = await requests_of_thinking_pair("internvl3.5-8b")
     on, off = by_text["on"], by_text["off"]
     assert on["messages"][0]["role"] == "system"
     assert "Enclose this entire thinking process within <think> and </think> tags." in on["messages"][0]["content"]

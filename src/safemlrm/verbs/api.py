@@ -29,9 +29,7 @@ def run(
     shard: str | Shard | None = None,
 ) -> RunResult:
     """Run (or resume) an evaluation; `safemlrm run CONFIG --out RUN_DIR [--shard i/n]`."""
-    cfg, base_dir = _config_and_base(config, overrides)
-    run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    part = Shard.parse(shard) if shard is not None else None
+    cfg, run_dir, base_dir, part = _invocation(config, out, overrides, shard)
     return run_config(cfg, run_dir, base_dir=base_dir, progress=progress, shard=part)
 
 
@@ -44,9 +42,7 @@ def generate(
     shard: str | Shard | None = None,
 ) -> RunResult:
     """Stages attack, generate and parse (or resume them); `safemlrm generate CONFIG --out RUN_DIR`."""
-    cfg, base_dir = _config_and_base(config, overrides)
-    run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    part = Shard.parse(shard) if shard is not None else None
+    cfg, run_dir, base_dir, part = _invocation(config, out, overrides, shard)
     return generate_config(cfg, run_dir, base_dir=base_dir, progress=progress, shard=part)
 
 
@@ -72,9 +68,7 @@ def plan(
     shard: str | Shard | None = None,
 ) -> Plan:
     """What a run (or one shard of it) would do after the store's cache; `safemlrm run CONFIG --dry-run`."""
-    cfg, base_dir = _config_and_base(config, overrides)
-    run_dir = Path(out) if out is not None else default_run_dir(cfg)
-    part = Shard.parse(shard) if shard is not None else None
+    cfg, run_dir, base_dir, part = _invocation(config, out, overrides, shard)
     return dry_run(cfg, run_dir, base_dir=base_dir, shard=part)
 
 
@@ -119,6 +113,15 @@ def to_dataframe(run_dir: str | Path, *, long: bool = False) -> Any:
     from safemlrm.verbs.export import iter_rows
 
     return pd.DataFrame(list(iter_rows(Path(run_dir))))
+
+
+def _invocation(
+    config: str | Path | RunConfig, out: str | Path | None, overrides: list[str] | None, shard: str | Shard | None
+) -> tuple[RunConfig, Path, Path, Shard | None]:
+    """What run, generate and plan share: the config, its run folder, its base folder, the shard."""
+    cfg, base_dir = _config_and_base(config, overrides)
+    run_dir = Path(out) if out is not None else default_run_dir(cfg)
+    return cfg, run_dir, base_dir, Shard.parse(shard) if shard is not None else None
 
 
 def _config_and_base(config: str | Path | RunConfig, overrides: list[str] | None) -> tuple[RunConfig, Path]:

@@ -59,28 +59,26 @@ def _print_headline_judge(reports: dict[str, Path]) -> None:
         print(trust)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _run_stage(args: argparse.Namespace, stage: str) -> int:
+    """`run` and `generate`: plan with --dry-run, else run the stage and print where its results are."""
     from safemlrm.verbs import api
 
     if args.dry_run:
         print(api.plan(args.config, args.out, overrides=args.overrides, shard=args.shard).render())
         return 0
+    verb = api.run if stage == "run" else api.generate
     _print_result(
-        api.run(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
+        verb(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
     )
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_stage(args, "run")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from safemlrm.verbs import api
-
-    if args.dry_run:
-        print(api.plan(args.config, args.out, overrides=args.overrides, shard=args.shard).render())
-        return 0
-    _print_result(
-        api.generate(args.config, args.out, overrides=args.overrides, progress=not args.no_progress, shard=args.shard)
-    )
-    return 0
+    return _run_stage(args, "generate")
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
