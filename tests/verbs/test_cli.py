@@ -141,3 +141,25 @@ def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_pa
     assert final.returncode == 0, final.stderr
     # fake generations carry no timing, so contents must match exactly, key for key
     assert store_contents(work / "r") == expected
+
+
+def test_prepare_model_refuses_a_model_that_is_not_gguf(tmp_path: Path) -> None:
+    (tmp_path / "folder-model").mkdir()
+    result = cli("prepare-model", str(tmp_path / "folder-model"), cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "not a GGUF model" in result.stderr
+
+
+def test_prepare_model_keeps_a_complete_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safemlrm.targets import _gguf_cache as gguf_cache
+    from safemlrm.targets._inprocess import resolve_model_source
+
+    monkeypatch.setenv("SAFEMLRM_CACHE_DIR", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 60)  # not a loadable model: a second conversion would fail loudly
+    folder = gguf_cache.copy_folder(resolve_model_source(str(gguf), None))
+    folder.mkdir(parents=True)
+    (folder / gguf_cache.COMPLETE_MARKER).write_text("done\n")
+    result = cli("prepare-model", str(gguf), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"converted copy already in {folder}" in result.stdout

