@@ -26,8 +26,10 @@ torch_pin="$(grep -E '^torch==' "$lock" | sed 's/+.*//')"
 "$vpy" -c "import torch" 2>/dev/null || "$vpy" -m pip install -q --no-deps "$torch_pin"
 "$vpy" -m pip install -q -r requirements/tools.txt
 # Everything else exactly as locked: no resolver run, no source build that the lock does not name.
+# --compile-bytecode: uv writes no .pyc by default, so every later process (and every one where
+# PYTHONDONTWRITEBYTECODE is set) would compile transformers from source again: ~10 s each here.
 grep -vE '^torch==' "$lock" > .venv/.safemlrm-lock.txt
-"$vpy" -m uv pip install -q --python "$vpy" --no-deps -r .venv/.safemlrm-lock.txt
+"$vpy" -m uv pip install -q --python "$vpy" --no-deps --compile-bytecode -r .venv/.safemlrm-lock.txt
 "$vpy" -m uv pip install -q --python "$vpy" --no-deps -e .
 echo "$want" > "$stamp"
 echo "safemlrm set up in .venv from $lock in ${SECONDS} s"
