@@ -576,6 +576,19 @@ class RemoteTarget:
         self._closed = False
 
     kind: ClassVar[str] = "remote"
+    # The settings that change what the model writes, common to every wire protocol (never URLs or
+    # the key: replicas are equivalent, and secrets stay out of stores); a protocol adds its own.
+    COMMON_IDENTITY_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"model", "system_prompt", "user_prefix", "max_new_tokens", "temperature", "top_p", "max_pixels", "extra_body"}
+    )
+    identity_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the output: model, prompts, sampling, thinking. Never URLs or the key."""
+        return {
+            "kind": self.kind,
+            **self.params.model_dump(include=set(self.COMMON_IDENTITY_FIELDS | self.identity_fields)),
+        }
 
     def request_urls(self, params: RemoteParams) -> list[str]:
         """The full request URL for each base URL."""

@@ -215,6 +215,7 @@ class AnthropicTarget(RemoteTarget):
     Params = AnthropicParams
     kind = "anthropic"
     params: AnthropicParams
+    identity_fields = frozenset({"top_k", "thinking_budget", "anthropic_version"})
 
     def __init__(self, params: AnthropicParams, ctx: PluginContext) -> None:
         self.protocol = AnthropicProtocol(params.anthropic_version)
@@ -225,24 +226,3 @@ class AnthropicTarget(RemoteTarget):
 
     def build_request(self, probe: Probe, sample: int) -> dict[str, Any]:
         return build_messages_request(probe, self.params, self.encoded, sample=sample)
-
-    def identity(self) -> dict[str, Any]:
-        """What determines the output: model, prompts, sampling, thinking. Never URLs or the key."""
-        return {
-            "kind": "anthropic",
-            **self.params.model_dump(
-                include={
-                    "model",
-                    "system_prompt",
-                    "user_prefix",
-                    "max_new_tokens",
-                    "temperature",
-                    "top_p",
-                    "top_k",
-                    "max_pixels",
-                    "thinking_budget",
-                    "extra_body",
-                    "anthropic_version",
-                }
-            ),
-        }

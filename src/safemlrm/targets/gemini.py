@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from pydantic import Field, model_validator
 
-from safemlrm.core.context import PluginContext
 from safemlrm.core.plugins import targets
 from safemlrm.core.types import ImagePart, ImageRef, Probe, TextPart
 from safemlrm.targets._base import prompt_messages
@@ -214,35 +213,10 @@ class GeminiTarget(RemoteTarget):
     kind = "gemini"
     protocol = GeminiProtocol()
     params: GeminiParams
-
-    def __init__(self, params: GeminiParams, ctx: PluginContext) -> None:
-        super().__init__(params, ctx)
+    identity_fields = frozenset({"top_k", "seed", "thinking_budget", "include_thoughts", "generation_config"})
 
     def request_urls(self, params: RemoteParams) -> list[str]:
         return [generate_content_url(u, params.model) for u in params.urls]
 
     def build_request(self, probe: Probe, sample: int) -> dict[str, Any]:
         return build_generate_request(probe, self.params, self.encoded, sample=sample)
-
-    def identity(self) -> dict[str, Any]:
-        """What determines the output: model, prompts, sampling, thinking. Never URLs or the key."""
-        return {
-            "kind": "gemini",
-            **self.params.model_dump(
-                include={
-                    "model",
-                    "system_prompt",
-                    "user_prefix",
-                    "max_new_tokens",
-                    "temperature",
-                    "top_p",
-                    "top_k",
-                    "seed",
-                    "max_pixels",
-                    "thinking_budget",
-                    "include_thoughts",
-                    "generation_config",
-                    "extra_body",
-                }
-            ),
-        }
