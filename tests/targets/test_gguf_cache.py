@@ -82,8 +82,8 @@ def test_a_model_whose_weights_stay_quantized_is_refused(fake_gguf: ModelSource,
             return {"w": torch.zeros(2, dtype=torch.uint8)}
 
     with pytest.raises(ValueError, match=r"kept its GGUF weights quantized.*gguf_cache: false"):
-        gguf_cache.save_copy(fake_gguf, StillQuantized(), None, root=tmp_path)
-    assert not (tmp_path / gguf_cache.copy_folder(fake_gguf, tmp_path).name).exists()
+        gguf_cache.save_copy(fake_gguf, StillQuantized(), None, root=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # neither a copy nor a staging folder
 
 
 def test_a_model_that_is_not_gguf_has_no_copy() -> None:

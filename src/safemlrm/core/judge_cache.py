@@ -16,9 +16,13 @@ from safemlrm.core.store import connect
 from safemlrm.core.types import Judgement
 
 
+def cache_root() -> Path:
+    """Where safemlrm keeps what it shares across runs: ``$SAFEMLRM_CACHE_DIR`` or ``~/.cache/safemlrm``."""
+    return Path(os.environ.get("SAFEMLRM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "safemlrm"))
+
+
 def default_cache_path() -> Path:
-    root = os.environ.get("SAFEMLRM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "safemlrm")
-    return Path(root) / "judgements.sqlite"
+    return cache_root() / "judgements.sqlite"
 
 
 class JudgementCache:

@@ -4,7 +4,7 @@ transformers loads a GGUF file by parsing it three times (config, weights, token
 it: about 45 s for the 135M-parameter demo model on one CPU core, most of the demo's start-up. The
 copy is the dequantized model as float32 safetensors plus its tokenizer, saved with
 ``save_pretrained`` into ``$SAFEMLRM_CACHE_DIR/models`` (default ``~/.cache/safemlrm/models``), and
-loads in about a second. It costs disk: about 4 bytes per parameter (540 MB for SmolLM2-135M).
+loads in about a second. It costs disk: about 4 bytes per parameter (517 MB for SmolLM2-135M).
 
 A copy is keyed by the GGUF file (its resolved path, size and modification time) and by the versions
 of the code that converts it (transformers, gguf), so a changed file or a new converter makes a new
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from safemlrm.core.hashing import content_hash
+from safemlrm.core.judge_cache import cache_root
 from safemlrm.targets._inprocess import ModelSource, require_modules
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,7 @@ COMPLETE_MARKER = "safemlrm-gguf-copy.txt"
 
 
 def models_cache_root() -> Path:
-    root = os.environ.get("SAFEMLRM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "safemlrm")
-    return Path(root) / "models"
+    return cache_root() / "models"
 
 
 def _version(package: str) -> str:

@@ -107,8 +107,9 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
     source = resolve_model_source(args.model, args.gguf_file)
     if source.gguf_file is None:
         raise ValueError(f"prepare-model: {args.model} is not a GGUF model; only GGUF files need converting")
-    if cached_copy(source) is not None:
-        print(f"{source.label}: converted copy already in {cached_copy(source)}")
+    found = cached_copy(source)
+    if found is not None:
+        print(f"{source.label}: converted copy already in {found}")
         return 0
     print(f"{source.label}: converting {source.gguf_file} once (later loads read the copy)", file=sys.stderr)
     print(f"{source.label}: converted copy in {convert(source)}")
