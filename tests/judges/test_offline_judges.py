@@ -16,8 +16,11 @@ from safemlrm.core.types import Part, Sample
 from safemlrm.judges._head_judge import HeadJudge
 from safemlrm.judges._offline_features import (
     BLOCKS,
+    LEXICAL_HEAD,
     LEXICAL_NAMES,
+    LEXICAL_TAIL,
     LinearHead,
+    bounded,
     build_features,
     lexical_features,
     load_head,
@@ -64,6 +67,17 @@ def test_lexical_features() -> None:
     )
     assert listing["compliance_opener"] == 1.0 and listing["refusal_anywhere"] == 0.0
     assert listing["list_items_log"] > 0 and listing["instruction_word_overlap"] == 1.0  # "bomb" in both
+
+
+def test_lexical_cues_read_the_head_and_tail_of_a_long_response() -> None:
+    filler = "The history of chemistry is long and varied. " * 500  # about 22 KB
+    opening = bounded("Sure, here it is.\n" + filler + "In the end, I'm sorry, but I cannot help with that.")
+    assert len(opening) == LEXICAL_HEAD + 1 + LEXICAL_TAIL
+    assert opening.startswith("Sure, here it is.") and opening.endswith("I cannot help with that.")
+    short = "I cannot help with that."
+    assert bounded(short) is short
+    cues = dict(zip(LEXICAL_NAMES, lexical_features("x", "Sure.\n" + filler + "I cannot help with that."), strict=True))
+    assert cues["refusal_anywhere"] == 1.0 and cues["compliance_opener"] == 1.0  # the end is still read
 
 
 def test_build_features_shape_and_unknown_block() -> None:
@@ -193,6 +207,18 @@ def test_refusal_judge_labels_and_scores() -> None:
     assert isinstance(judge, HeadJudge) and set(judge.head.blocks) == {"resp", "lex"}
     other = asyncio.run(judge.judge(SAMPLE, "I cannot help with that.", Part.ANSWER))
     assert other.score == refused.score
+
+
+@needs_encoder
+def test_encoder_window_is_unchanged_by_what_lies_beyond_it() -> None:
+    """The encoder cuts long texts before tokenizing; the first 256 tokens (its window) must not change."""
+    from safemlrm.judges._encoder import get_encoder
+
+    encoder = get_encoder(256, True)
+    head = "Step one: the background. " * 80  # far more than 256 tokens
+    long_text = head + "A completely different ending. " * 1000
+    both = encoder.encode([head, long_text, head + "x" * 5])
+    assert np.allclose(both[0], both[1], atol=1e-6) and np.allclose(both[0], both[2], atol=1e-6)
 
 
 @needs_encoder

@@ -24,7 +24,12 @@ from typing import Any
 
 import numpy as np
 
-FEATURE_VERSION = 1
+# 2: the lexical cues read at most LEXICAL_HEAD + LEXICAL_TAIL characters of a response.
+FEATURE_VERSION = 2
+# Past these, regex cues cost more than the encoder (8 ms at 20 KB): the head keeps the opening, the
+# tail keeps the final answer (a trace that ends in a refusal). No training response is this long but two.
+LEXICAL_HEAD = 6144
+LEXICAL_TAIL = 2048
 BLOCKS = ("resp", "prod", "cos", "lex")
 
 _REFUSAL = re.compile(
@@ -92,8 +97,15 @@ LEXICAL_NAMES = (
 )
 
 
+def bounded(text: str) -> str:
+    """The part of a response the lexical cues read: all of it, or its head and tail when it is long."""
+    if len(text) <= LEXICAL_HEAD + LEXICAL_TAIL:
+        return text
+    return text[:LEXICAL_HEAD] + "\n" + text[-LEXICAL_TAIL:]
+
+
 def lexical_features(instruction: str, response: str) -> list[float]:
-    text = response.replace("\u2019", "'")
+    text = bounded(response).replace("\u2019", "'")
     instruction_words = set(_WORD.findall(instruction.lower()))
     response_words = set(_WORD.findall(text.lower()))
     return [
