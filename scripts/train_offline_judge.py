@@ -5,11 +5,13 @@
 Data (see docs/judges.md for the licences and why each is allowed):
 - harm head: HarmBench's human-labelled classifier validation half (MIT), JailbreakBench's judge
   comparison (MIT), STAR-1 DeepSeek-R1 traces rated safe (Apache-2.0; negatives that teach the head
-  what a safe reasoning trace looks like).
+  what a safe reasoning trace looks like); and, training only, from ../shared/data/judge_training: GPTFuzz
+  (MIT, English rows), LLM Self Defense (BSD-3-Clause) and JailbreakBench artifacts (MIT, a model's
+  labels), at most 12 rows per request (`--extras`, `--extra-per-request`).
 - refusal head: XSTest v2 completions with their human `final_label` (prompts CC BY 4.0; completions
   of Llama-2 and Mistral under those models' terms, used to fit a few KB of classifier weights).
 
-Only held-out numbers are reported: out-of-source (train on one benchmark, test on the other),
+Only held-out numbers are reported: out-of-source (trained on every other source, none of the test's requests),
 behaviour-grouped k-fold (no behaviour is in both the training and the test folds), and for the
 refusal head prompt-grouped k-fold and leave-one-model-out. The shipped head is then fitted on all
 the data; its temperature is fitted on the cross-validated logits. Needs scikit-learn (installed
@@ -91,7 +93,8 @@ def load_harm_rows(data: Path) -> list[Row]:
 
 
 EXTRA_SOURCES = ("gptfuzz", "self_defense", "jbb_artifacts", "latent")
-# Latent Jailbreak (hate-speech translation prompts) made every measure worse: it stays out by default.
+# Latent Jailbreak (hate-speech translation prompts, two thirds Chinese) lowered three of the four held-out
+# measures (docs/judges.md): it stays out by default.
 DEFAULT_EXTRAS = ("gptfuzz", "self_defense", "jbb_artifacts")
 _CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af]")
 
