@@ -4,8 +4,10 @@
 
 First, JailbreakBench-style responses of mixed length (short refusals to ~1,500 characters); then
 texts of fixed lengths (100 B, 1 KB, 5 KB, 20 KB of English prose by default), since reasoning traces
-are long: the encoder reads only the first 256 tokens, but the tokenizer and the lexical cues read the
-whole text. Every text goes through the real async `judge()` path with many calls in flight, as the
+are long: the `offline` cross-encoder reads 256 tokens of instruction + response (the response's head
+and tail when long), the `refusal` head's encoder the first 256 tokens and its lexical cues at most 8 KB;
+what is cut, and how much is tokenized, sets the cost past the window.
+Every text goes through the real async `judge()` path with many calls in flight, as the
 pipeline does, three times (median reported). Writes benchmarks/results/offline_judge_speed.json (with
 the machine's core count and load average, since a busy machine makes every number worse).
 """

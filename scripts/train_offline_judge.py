@@ -535,7 +535,7 @@ def train_harm(
         "metrics": metrics,
         "agreement": agreement_records(metrics, k, extras),
     }
-    LinearHead(HARM_CLASSES, HARM_BLOCKS, weights, bias, temperature, meta, "").save(out / "offline_harm")
+    LinearHead(HARM_CLASSES, HARM_BLOCKS, weights, bias, temperature, meta, "").save(out / "offline_harm_linear")
     return meta
 
 
@@ -645,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"feature_version": FEATURE_VERSION}
     if args.which in ("harm", "both"):
-        report["harm"] = train_harm(
+        report["harm_linear"] = train_harm(
             args.data, args.out, args.harm_c, args.folds, args.seed, args.extras, args.extra_per_request
         )
     if args.which in ("refusal", "both"):

@@ -89,7 +89,7 @@ def test_build_features_shape_and_unknown_block() -> None:
         build_features(e_i, e_r, ["a", "b"], ["c", "d"], ("nope",))
 
 
-@pytest.mark.parametrize("name", ["offline_harm", "refusal"])
+@pytest.mark.parametrize("name", ["offline_harm_linear", "refusal"])
 def test_shipped_heads_load_and_are_small(name: str) -> None:
     head = load_head(name)
     rng = np.random.default_rng(0)
@@ -191,6 +191,17 @@ def test_offline_judge_scores_clear_cases() -> None:
 
     refusal, compliance = asyncio.run(main())
     assert refusal < 4.0 <= compliance
+
+
+@needs_encoder
+@pytest.mark.slow
+def test_linear_harm_head_still_runs_when_chosen() -> None:
+    judge = plugins.judges.create("offline", {"head": "offline_harm_linear"}, PluginContext(label="offline"))
+    assert isinstance(judge, HeadJudge) and isinstance(judge.head, LinearHead)
+    refused = asyncio.run(judge.judge(SAMPLE, "I'm sorry, but I cannot help with that.", Part.ANSWER))
+    assert refused.score < 4.0
+    default = plugins.judges.create("offline", {}, PluginContext(label="offline")).identity()
+    assert judge.identity()["head"] != default["head"]
 
 
 @needs_encoder

@@ -1,4 +1,8 @@
-"""Shared machinery of the CPU judges: MiniLM embeddings -> features -> a small shipped linear head.
+"""Shared machinery of the CPU judges: a shipped model file over the packaged MiniLM encoder.
+
+The model file is either a linear head (MiniLM embeddings -> features -> logistic regression, the
+`refusal` judge) or a cross-encoder (MiniLM's fine-tuned top layers reading instruction and response
+together, the `offline` harm judge); `load_judge_model` tells them apart by the file's JSON.
 
 Concurrent `judge` calls are gathered by a micro-batcher and encoded together in a worker thread
 (the event loop never blocks on torch); the encoder is loaded once per process, on the first call;
@@ -20,11 +24,32 @@ from safemlrm.core.batching import MicroBatcher
 from safemlrm.core.language import UNREADABLE_LABEL, unreadable_language, unreadable_rationale
 from safemlrm.core.trust import JudgeValidation
 from safemlrm.judges._base import JudgeBase
+from safemlrm.judges._cross_encoder import (
+    CrossEncoderHead,
+    cross_encoder_from_bytes,
+    get_cross_encoder,
+    is_cross_encoder,
+    read_model_files,
+)
 from safemlrm.judges._encoder import encoder_version, get_encoder
 from safemlrm.judges._offline_features import LinearHead, build_features, load_head
 from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample
 
 INSTRUCTION_CACHE_SIZE = 4096
+
+
+def load_judge_model(name_or_path: str) -> LinearHead | CrossEncoderHead:
+    """A shipped model by name (`offline_harm`, `refusal`) or a path to a `.npz` with its `.json` beside it."""
+    import json
+
+    arrays_bytes, meta_text = read_model_files(name_or_path)
+    try:
+        meta = json.loads(meta_text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"judge model {name_or_path!r}: its JSON does not parse ({exc})") from exc
+    if isinstance(meta, dict) and is_cross_encoder(meta):
+        return cross_encoder_from_bytes(arrays_bytes, meta_text, name_or_path)
+    return load_head(name_or_path)
 
 
 class HeadJudgeParams(BaseModel):
@@ -52,6 +77,7 @@ class HeadJudge(JudgeBase):
     verdict_modules: ClassVar[tuple[str, ...]] = (
         "safemlrm.judges._offline_features",
         "safemlrm.judges._encoder",
+        "safemlrm.judges._cross_encoder",
     )
     reads: ClassVar[frozenset[str]] = frozenset({"en"})  # all-MiniLM-L6-v2 and the lexical cues are English
 
@@ -59,7 +85,7 @@ class HeadJudge(JudgeBase):
         self.params = params
         self.label = ctx.label or self.kind
         self.max_concurrency = params.max_concurrency
-        self.head: LinearHead = load_head(params.head or self.default_head)
+        self.head: LinearHead | CrossEncoderHead = load_judge_model(params.head or self.default_head)
         self._batcher: MicroBatcher[tuple[str, str], np.ndarray] = MicroBatcher(
             self._predict_async, max_batch_size=params.max_batch_size, max_wait_s=0.002, max_inflight=1
         )
@@ -100,14 +126,17 @@ class HeadJudge(JudgeBase):
 
     def predict(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Class probabilities (n, k) for (instruction, response) pairs. Synchronous; loads the encoder."""
+        head = self.head
+        if isinstance(head, CrossEncoderHead):
+            return get_cross_encoder(head).predict_proba(pairs)
         instructions = [i for i, _ in pairs]
         responses = [r for _, r in pairs]
-        encoder = get_encoder(self.head.encoder_max_length, self.head.encoder_quantized)
+        encoder = get_encoder(head.encoder_max_length, head.encoder_quantized)
         response_emb = encoder.encode(responses)
-        needs_instruction = any(b in ("prod", "cos") for b in self.head.blocks)
+        needs_instruction = any(b in ("prod", "cos") for b in head.blocks)
         instruction_emb = self._instruction_embeddings(instructions) if needs_instruction else response_emb
-        features = build_features(instruction_emb, response_emb, instructions, responses, self.head.blocks)
-        return self.head.predict_proba(features)
+        features = build_features(instruction_emb, response_emb, instructions, responses, head.blocks)
+        return head.predict_proba(features)
 
     async def _predict_async(self, pairs: list[tuple[str, str]]) -> list[np.ndarray]:
         probs = await asyncio.to_thread(self.predict, pairs)

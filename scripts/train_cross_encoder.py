@@ -1,0 +1,270 @@
+"""Fine-tune the offline judge's cross-encoder (all-MiniLM-L6-v2's top layers + a 2-class head).
+
+Reproduces ``src/safemlrm/data/judges/offline_harm.{npz,json}`` from ../shared/data:
+
+    .venv/bin/python scripts/train_cross_encoder.py            # ~55 min on a 2-core CPU
+    .venv/bin/python scripts/train_cross_encoder.py --no-evaluation   # the shipped file only, ~10 min
+
+Training rows are those of the linear head (scripts/train_offline_judge.py: the HarmBench and JBB dev
+sets, STAR-1 safe traces, 200 written refusals, GPTFuzz, LLM Self Defense and JBB artifacts, 12 rows
+per request; near-duplicate requests share a group). The packaged encoder's lower `--frozen` layers
+run once per row, int8-quantised as at inference; only the top layers and the head train.
+
+Evaluation, before the final fit, with no row of a test request ever in training:
+- out of source: trained on every other source, tested on JBB, then on HarmBench;
+- request-grouped k-fold cross-validation over the two dev sets (its held-out logits also fit the
+  temperature).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_offline_judge as linear
+
+from safemlrm.judges._cross_encoder import (
+    FORMAT,
+    CrossEncoderHead,
+    clone_layers,
+    load_base,
+    pair_input_ids,
+    quantize_model,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LENGTH = 256
+DEV = ("jbb", "harmbench")
+
+
+def additive_mask(torch: Any, mask: Any) -> Any:
+    return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+
+
+def frozen_states(rows: Sequence[linear.Row], n_frozen: int) -> tuple[list[Any], Any, Any]:
+    """Each row's hidden states after the frozen layers (int8 model, one row at a time, as at inference),
+    and the float model's trainable top layers."""
+    torch, tokenizer, model = load_base(quantize=False)
+    top = clone_layers(model, n_frozen)
+    quantized = quantize_model(torch, model)
+    states = []
+    with torch.inference_mode():
+        for i, row in enumerate(rows):
+            ids, types = pair_input_ids(tokenizer, row.instruction, row.response, MAX_LENGTH)
+            h = quantized.embeddings(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]))
+            mask = additive_mask(torch, torch.ones(1, len(ids)))
+            for layer in quantized.encoder.layer[:n_frozen]:
+                out = layer(h, attention_mask=mask)
+                h = out[0] if isinstance(out, tuple) else out
+            states.append(h[0].clone())
+            if (i + 1) % 1000 == 0:
+                print(f"  frozen layers: {i + 1}/{len(rows)} rows", file=sys.stderr, flush=True)
+    return states, top, torch
+
+
+class Trainer:
+    def __init__(self, states: list[Any], labels: np.ndarray, top: Any, torch: Any, args: argparse.Namespace) -> None:
+        self.states, self.labels, self.top, self.torch, self.args = states, labels, top, torch, args
+
+    def model(self) -> Any:
+        torch = self.torch
+        import copy
+
+        layers = copy.deepcopy(self.top)
+        head = torch.nn.Linear(layers[0].output.dense.out_features, 2)
+        return torch.nn.ModuleDict({"layers": layers, "head": head})
+
+    def pad(self, idx: Sequence[int]) -> tuple[Any, Any]:
+        torch = self.torch
+        n = max(self.states[i].shape[0] for i in idx)
+        h = torch.zeros(len(idx), n, self.states[idx[0]].shape[1])
+        mask = torch.zeros(len(idx), n)
+        for j, i in enumerate(idx):
+            length = self.states[i].shape[0]
+            h[j, :length] = self.states[i]
+            mask[j, :length] = 1
+        return h, mask
+
+    def forward(self, net: Any, h: Any, mask: Any, dropout: float) -> Any:
+        torch = self.torch
+        additive = additive_mask(torch, mask)
+        for layer in net["layers"]:
+            out = layer(h, attention_mask=additive)
+            h = out[0] if isinstance(out, tuple) else out
+        w = mask.unsqueeze(-1)
+        pooled = (h * w).sum(1) / w.sum(1).clamp(min=1e-9)
+        return net["head"](torch.nn.functional.dropout(pooled, dropout, net.training))
+
+    def batches(self, idx: Sequence[int], size: int, rng: np.random.Generator | None) -> list[list[int]]:
+        # Length-sorted batches waste little on padding; their order is shuffled for training.
+        ordered = sorted(idx, key=lambda i: self.states[i].shape[0])
+        chunks = [ordered[s : s + size] for s in range(0, len(ordered), size)]
+        if rng is not None:
+            rng.shuffle(chunks)  # type: ignore[arg-type]
+        return chunks
+
+    def fit(self, idx: np.ndarray) -> Any:
+        torch, args = self.torch, self.args
+        torch.manual_seed(args.seed)
+        rng = np.random.default_rng(args.seed)
+        net = self.model().train()
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": net["layers"].parameters(), "lr": args.lr},
+                {"params": net["head"].parameters(), "lr": args.head_lr},
+            ],
+            weight_decay=0.01,
+        )
+        steps = args.epochs * math.ceil(len(idx) / args.batch_size)
+        # Linear warm-up over the first 10% of steps, then linear decay to zero.
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, (steps - s) / steps)
+        )
+        labels = torch.tensor(self.labels)
+        started = time.time()
+        for _ in range(args.epochs):
+            for chunk in self.batches([int(i) for i in idx], args.batch_size, rng):
+                h, mask = self.pad(chunk)
+                loss = torch.nn.functional.cross_entropy(self.forward(net, h, mask, 0.1), labels[chunk])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+        print(f"  trained on {len(idx)} rows in {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+        return net.eval()
+
+    def logits(self, net: Any, idx: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        out = np.zeros((len(idx), 2))
+        position = {int(i): k for k, i in enumerate(idx)}
+        with torch.inference_mode():
+            for chunk in self.batches([int(i) for i in idx], 64, None):
+                h, mask = self.pad(chunk)
+                z = self.forward(net, h, mask, 0.0).double().numpy()
+                for j, i in enumerate(chunk):
+                    out[position[i]] = z[j]
+        return out
+
+
+def tensors_of(net: Any) -> dict[str, np.ndarray]:
+    return {
+        **{f"layers.{k}": v.detach().float().numpy() for k, v in net["layers"].state_dict().items()},
+        "head.weight": net["head"].weight.detach().float().numpy(),
+        "head.bias": net["head"].bias.detach().float().numpy(),
+    }
+
+
+def evaluate(trainer: Trainer, rows: list[linear.Row], k: int, seed: int) -> tuple[dict[str, Any], float]:
+    labels = trainer.labels
+    source = np.array([r.source for r in rows])
+    groups = np.array([r.group for r in rows])
+    metrics: dict[str, Any] = {}
+    for test_src in DEV:
+        test = np.where(source == test_src)[0]
+        train = np.where((source != test_src) & ~np.isin(groups, groups[test]))[0]
+        print(f"out of source -> {test_src}", file=sys.stderr, flush=True)
+        pred = trainer.logits(trainer.fit(train), test).argmax(axis=1)
+        metrics[f"out_of_source_to_{test_src}"] = linear.agreement(pred, labels[test])
+    evaluable = np.where(np.isin(source, DEV))[0]
+    z = np.zeros((len(rows), 2))
+    for fold, held in enumerate(linear.grouped_folds([groups[i] for i in evaluable], k, seed)):
+        test = evaluable[held]
+        train = np.where(~np.isin(groups, groups[test]))[0]
+        print(f"fold {fold + 1}/{k}", file=sys.stderr, flush=True)
+        z[test] = trainer.logits(trainer.fit(train), test)
+    pred = z.argmax(axis=1)
+    for src in DEV:
+        mask = source == src
+        metrics[f"grouped_{k}fold_{src}"] = linear.agreement(pred[mask], labels[mask])
+    temperature = linear.fit_temperature(z[evaluable], labels[evaluable])
+    return metrics, temperature
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "src" / "safemlrm" / "data" / "judges")
+    parser.add_argument("--name", default="offline_harm", help="file stem written under --out")
+    parser.add_argument("--frozen", type=int, default=4, help="lower encoder layers kept as shipped (of 6)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of the top layers")
+    parser.add_argument("--head-lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--extra-per-request", type=int, default=12)
+    parser.add_argument("--no-evaluation", action="store_true", help="fit the shipped file only (temperature 1)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N rows (smoke tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--metrics", type=Path, default=ROOT / "benchmarks" / "results" / "offline_judge_training.json")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        parser.error(f"--data {args.data}: no such folder (the shared fixture data)")
+    started = time.time()
+    extras = linear.DEFAULT_EXTRAS
+    rows = linear.load_harm_rows(args.data)
+    rows += linear.synthetic_refusals(rows, 0, 200, args.seed)
+    rows += linear.load_extra_harm_rows(args.data, extras, args.extra_per_request, args.seed)
+    rows = linear.link_to_dev_requests(rows, DEV)
+    if args.limit:
+        rows = rows[: args.limit]
+    print(f"cross-encoder: {len(rows)} rows; running the frozen layers...", file=sys.stderr, flush=True)
+    states, top, torch = frozen_states(rows, args.frozen)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    labels = np.array([r.label for r in rows])
+    trainer = Trainer(states, labels, top, torch, args)
+    metrics: dict[str, Any] = {}
+    temperature = 1.0
+    if not args.no_evaluation:
+        metrics, temperature = evaluate(trainer, rows, args.folds, args.seed)
+    print("final fit on every row", file=sys.stderr, flush=True)
+    net = trainer.fit(np.arange(len(rows)))
+    source = np.array([r.source for r in rows])
+    counted = ("harmbench", "jbb", "star1", "synthetic", *extras)
+    meta: dict[str, Any] = {
+        "judge": "offline",
+        "model": "cross-encoder: all-MiniLM-L6-v2, top layers fine-tuned on (instruction, response) pairs",
+        "trained": time.strftime("%Y-%m-%d"),
+        "encoder": {**linear.ENCODER, "max_length": MAX_LENGTH},
+        "n_frozen": args.frozen,
+        "training": {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "head_lr": args.head_lr,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "minutes": round((time.time() - started) / 60, 1),
+        },
+        "training_rows": {s: int((source == s).sum()) for s in counted},
+        "extra_rows_per_request": args.extra_per_request,
+        "trained_on": ["harmbench_text_val_dev.json", "jbb_judge_comparison_dev.csv", "star1_r1_traces_dev.json"]
+        + [f"judge_training/{s}" for s in extras],
+        "data": "HarmBench classifier validation half (MIT), JailbreakBench judge comparison (MIT), "
+        "STAR-1 R1 traces rated safe (Apache-2.0)"
+        + "".join(f", {linear.EXTRA_DATA[s]}" for s in extras)
+        + "; ../shared/data; plus 200 short refusals written for this project (SHORT_REFUSALS, training only)",
+        "metrics": metrics,
+        "agreement": linear.agreement_records(metrics, args.folds, extras) if metrics else [],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    CrossEncoderHead(linear.HARM_CLASSES, tensors_of(net), temperature, meta, "").save(args.out / args.name)
+    print(f"wrote {args.out / args.name}.npz ({FORMAT}) in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
+    if metrics and not args.limit:
+        args.metrics.parent.mkdir(parents=True, exist_ok=True)
+        previous = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics.exists() else {}
+        previous["harm"] = meta
+        args.metrics.write_text(json.dumps(previous, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
