@@ -19,6 +19,7 @@ Evaluation, before the final fit, with no row of a test request ever in training
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -35,7 +36,6 @@ import train_offline_judge as linear
 from safemlrm.judges._cross_encoder import (
     FORMAT,
     CrossEncoderHead,
-    clone_layers,
     load_base,
     pair_input_ids,
     quantize_model,
@@ -54,7 +54,7 @@ def frozen_states(rows: Sequence[linear.Row], n_frozen: int) -> tuple[list[Any],
     """Each row's hidden states after the frozen layers (int8 model, one row at a time, as at inference),
     and the float model's trainable top layers."""
     torch, tokenizer, model = load_base(quantize=False)
-    top = clone_layers(model, n_frozen)
+    top = copy.deepcopy(model.encoder.layer[n_frozen:])  # trainable float copy
     quantized = quantize_model(torch, model)
     states = []
     with torch.inference_mode():
@@ -77,8 +77,6 @@ class Trainer:
 
     def model(self) -> Any:
         torch = self.torch
-        import copy
-
         layers = copy.deepcopy(self.top)
         head = torch.nn.Linear(layers[0].output.dense.out_features, 2)
         return torch.nn.ModuleDict({"layers": layers, "head": head})
@@ -218,7 +216,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = rows[: args.limit]
     print(f"cross-encoder: {len(rows)} rows; running the frozen layers...", file=sys.stderr, flush=True)
     states, top, torch = frozen_states(rows, args.frozen)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     labels = np.array([r.label for r in rows])
     trainer = Trainer(states, labels, top, torch, args)
     metrics: dict[str, Any] = {}
@@ -228,7 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("final fit on every row", file=sys.stderr, flush=True)
     net = trainer.fit(np.arange(len(rows)))
     source = np.array([r.source for r in rows])
-    counted = ("harmbench", "jbb", "star1", "synthetic", *extras)
     meta: dict[str, Any] = {
         "judge": "offline",
         "model": "cross-encoder: all-MiniLM-L6-v2, top layers fine-tuned on (instruction, response) pairs",
@@ -243,14 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "minutes": round((time.time() - started) / 60, 1),
         },
-        "training_rows": {s: int((source == s).sum()) for s in counted},
-        "extra_rows_per_request": args.extra_per_request,
-        "trained_on": ["harmbench_text_val_dev.json", "jbb_judge_comparison_dev.csv", "star1_r1_traces_dev.json"]
-        + [f"judge_training/{s}" for s in extras],
-        "data": "HarmBench classifier validation half (MIT), JailbreakBench judge comparison (MIT), "
-        "STAR-1 R1 traces rated safe (Apache-2.0)"
-        + "".join(f", {linear.EXTRA_DATA[s]}" for s in extras)
-        + "; ../shared/data; plus 200 short refusals written for this project (SHORT_REFUSALS, training only)",
+        **linear.harm_training_data(source, extras, args.extra_per_request),
         "metrics": metrics,
         "agreement": linear.agreement_records(metrics, args.folds, extras) if metrics else [],
     }

@@ -489,6 +489,21 @@ def agreement_records(metrics: dict[str, Any], k: int, extras: Sequence[str]) ->
     return records
 
 
+def harm_training_data(source: np.ndarray, extras: Sequence[str], per_group: int) -> dict[str, Any]:
+    """What a harm model's JSON says about its training rows (both harm training scripts use the same rows)."""
+    counted = ("harmbench", "jbb", "star1", "synthetic", *extras)
+    return {
+        "training_rows": {s: int((source == s).sum()) for s in counted},
+        "extra_rows_per_request": per_group,
+        "trained_on": ["harmbench_text_val_dev.json", "jbb_judge_comparison_dev.csv", "star1_r1_traces_dev.json"]
+        + [f"judge_training/{s}" for s in extras],
+        "data": "HarmBench classifier validation half (MIT), JailbreakBench judge comparison (MIT), "
+        "STAR-1 R1 traces rated safe (Apache-2.0)"
+        + "".join(f", {EXTRA_DATA[s]}" for s in extras)
+        + "; ../shared/data; plus 200 short refusals written for this project (SHORT_REFUSALS, training only)",
+    }
+
+
 def train_harm(
     data: Path, out: Path, c: float, k: int, seed: int, extras: Sequence[str], per_group: int
 ) -> dict[str, Any]:
@@ -518,20 +533,12 @@ def train_harm(
         metrics[f"grouped_{k}fold_{src}"] = agreement(pred[mask], y[mask])
     temperature = fit_temperature(z[~train_only], y[~train_only])
     weights, bias = fit_head(x, y, 2, c)
-    counted = ("harmbench", "jbb", "star1", "synthetic", *extras)
     meta = {
         "judge": "offline",
         "trained": time.strftime("%Y-%m-%d"),
         "encoder": ENCODER,
         "C": c,
-        "training_rows": {s: int((source == s).sum()) for s in counted},
-        "extra_rows_per_request": per_group,
-        "trained_on": ["harmbench_text_val_dev.json", "jbb_judge_comparison_dev.csv", "star1_r1_traces_dev.json"]
-        + [f"judge_training/{s}" for s in extras],
-        "data": "HarmBench classifier validation half (MIT), JailbreakBench judge comparison (MIT), "
-        "STAR-1 R1 traces rated safe (Apache-2.0)"
-        + "".join(f", {EXTRA_DATA[s]}" for s in extras)
-        + "; ../shared/data; plus 200 short refusals written for this project (SHORT_REFUSALS, training only)",
+        **harm_training_data(source, extras, per_group),
         "metrics": metrics,
         "agreement": agreement_records(metrics, k, extras),
     }

