@@ -24,7 +24,6 @@ def script() -> Any:
         sys.path.remove(str(SCRIPTS))
 
 
-
 def rows(script: Any) -> list[Any]:
     row = script.linear.Row
     out = []
@@ -35,37 +34,80 @@ def rows(script: Any) -> list[Any]:
     return out
 
 
-def test_no_row_of_a_test_request_ever_trains(script: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_row_of_a_test_request_ever_trains(script: Any) -> None:
     data = rows(script)
-    source = np.array([r.source for r in data])
-    groups = np.array([r.group for r in data])
-    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    extra, substitute, variants = script.hidden_request_rows(data, ["P1", "P2", ""], 0.5, 0)
+    every = data + extra
+    source = np.array([r.source for r in every])
+    groups = np.array([r.group for r in every])
+    fits: list[tuple[np.ndarray, list[np.ndarray]]] = []
 
     class Recorder(script.Trainer):  # type: ignore[misc, name-defined]
         def fit(self, idx: np.ndarray) -> Any:
-            seen.append((np.asarray(idx), np.array([])))
+            fits.append((self.training_rows(idx), []))
             return None
 
         def logits(self, net: Any, idx: np.ndarray) -> np.ndarray:
-            seen[-1] = (seen[-1][0], np.asarray(idx))
+            fits[-1][1].append(np.asarray(idx))
             return np.tile([0.0, 1.0], (len(idx), 1))
 
-    trainer = Recorder([None] * len(data), np.array([r.label for r in data]), None, None, argparse.Namespace())
-    metrics, temperature = script.evaluate(trainer, data, 3, 0)
-    assert len(seen) == 2 + 3 and temperature > 0
-    for train, test in seen:
-        assert len(test) and not set(groups[train]) & set(groups[test])
+    labels = np.array([r.label for r in every])
+    trainer = Recorder([None] * len(every), labels, None, None, argparse.Namespace(), substitute)
+    metrics, temperature = script.evaluate(trainer, data, 3, 0, variants)
+    assert len(fits) == 2 + 3 and temperature > 0
+    variant_rows = {i for index in variants.values() for i in index.values()}
+    for train, tests in fits:
+        tested = np.concatenate(tests)
+        assert len(tested) and not set(groups[train]) & set(groups[tested])
+        assert set(substitute.values()) & set(train.tolist())  # hidden-request substitutes do train
+        assert not variant_rows & set(train.tolist())  # evaluation copies never do
+        assert not set(substitute) & set(train.tolist())  # a substituted row trains only as its substitute
+        # each test row is judged once as asked and once per hidden-request prompt
+        assert len(tests) == 1 + len(variants)
+        for name, index in variants.items():
+            shown = {every[i].instruction for test in tests for i in test if i in set(index.values())}
+            assert shown == {script.HIDDEN_EVAL[name]}
     # out of source: the JBB test trains on no JBB row and on no extra row answering a JBB request
-    assert set(source[seen[0][1]]) == {"jbb"} and "jbb" not in set(source[seen[0][0]])
-    assert not {"g0", "g1", "g2", "g3"} & set(groups[seen[0][0]])
-    folds_tested = np.concatenate([t for _, t in seen[2:]])
-    assert sorted(folds_tested) == sorted(np.where(np.isin(source, ["jbb", "harmbench"]))[0])
-    assert set(metrics) == {
-        "out_of_source_to_jbb",
-        "out_of_source_to_harmbench",
-        "grouped_3fold_jbb",
-        "grouped_3fold_harmbench",
-    }
+    first_tested = fits[0][1][0]
+    assert set(source[first_tested]) == {"jbb"} and "jbb" not in set(source[fits[0][0]])
+    assert not {"g0", "g1", "g2", "g3"} & set(groups[fits[0][0]])
+    folds_tested = np.concatenate([tests[0] for _, tests in fits[2:]])
+    assert sorted(folds_tested) == sorted(np.where(np.isin(source[: len(data)], ["jbb", "harmbench"]))[0])
+    plain = {"out_of_source_to_jbb", "out_of_source_to_harmbench", "grouped_3fold_jbb", "grouped_3fold_harmbench"}
+    assert set(metrics) == plain | {f"{key}_hidden_{name}" for key in plain for name in script.HIDDEN_EVAL}
+
+
+def test_hidden_request_rows_keep_response_label_and_group(script: Any) -> None:
+    data = rows(script)
+    extra, substitute, variants = script.hidden_request_rows(data, ["P1", ""], 0.5, 0)
+    assert 0 < len(substitute) < len(data)
+    for original, copy in substitute.items():
+        row, hidden = data[original], extra[copy - len(data)]
+        assert (hidden.response, hidden.label, hidden.group, hidden.source) == (
+            row.response,
+            row.label,
+            row.group,
+            row.source,
+        )
+        assert hidden.instruction in {"P1", ""}
+    dev_rows = [i for i, r in enumerate(data) if r.source in script.DEV]
+    assert all(sorted(index) == dev_rows for index in variants.values())
+    assert len(extra) == len(substitute) + len(dev_rows) * len(script.HIDDEN_EVAL)
+    none, no_substitute, _ = script.hidden_request_rows(data, ["P1"], 0.0, 0)
+    assert not no_substitute and len(none) == len(dev_rows) * len(script.HIDDEN_EVAL)
+
+
+def test_hidden_request_prompts_come_from_the_attacks(script: Any) -> None:
+    data = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not (data / "benchmarks" / "mm_safetybench" / "processed_questions").is_dir():
+        pytest.skip("../shared/data/benchmarks/mm_safetybench is absent: the MM-SafetyBench questions are needed")
+    prompts = script.hidden_request_prompts(data)
+    from safemlrm.attacks.figstep import FIGSTEP_PROMPT
+
+    assert FIGSTEP_PROMPT in prompts and "" in prompts
+    assert all(p in prompts for p in script.HIDDEN_EVAL.values())
+    assert sum(p.startswith("The bottom of the image shows a phrase") for p in prompts) > 20
+    assert len(prompts) == len(set(prompts))
 
 
 @needs_encoder
