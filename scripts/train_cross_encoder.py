@@ -134,14 +134,16 @@ class Trainer:
         torch: Any,
         args: argparse.Namespace,
         substitute: dict[int, int] | None = None,
+        n_classes: int = 2,
     ) -> None:
         self.states, self.labels, self.top, self.torch, self.args = states, labels, top, torch, args
         self.substitute = substitute or {}
+        self.n_classes = n_classes
 
     def model(self) -> Any:
         torch = self.torch
         layers = copy.deepcopy(self.top)
-        head = torch.nn.Linear(layers[0].output.dense.out_features, 2)
+        head = torch.nn.Linear(layers[0].output.dense.out_features, self.n_classes)
         return torch.nn.ModuleDict({"layers": layers, "head": head})
 
     def pad(self, idx: Sequence[int]) -> tuple[Any, Any]:
@@ -210,7 +212,7 @@ class Trainer:
 
     def logits(self, net: Any, idx: np.ndarray) -> np.ndarray:
         torch = self.torch
-        out = np.zeros((len(idx), 2))
+        out = np.zeros((len(idx), self.n_classes))
         position = {int(i): k for k, i in enumerate(idx)}
         with torch.inference_mode():
             for chunk in self.batches([int(i) for i in idx], 64, None):
@@ -273,11 +275,46 @@ def evaluate(
     return metrics, temperature
 
 
+def evaluate_refusal(trainer: Trainer, rows: list[linear.Row], k: int, seed: int) -> tuple[dict[str, Any], float]:
+    """As scripts/train_offline_judge.py measures the linear refusal head: prompt-grouped k-fold and
+    leave-one-model-out over the XSTest completions; the written rows only ever train."""
+    labels = trainer.labels
+    groups = np.array([r.group for r in rows])
+    models = np.array([r.model for r in rows])
+    real = np.flatnonzero(models != "synthetic")
+    metrics: dict[str, Any] = {}
+    z = np.zeros((len(rows), trainer.n_classes))
+    for fold, held in enumerate(linear.grouped_folds([groups[i] for i in real], k, seed)):
+        test = real[held]
+        print(f"fold {fold + 1}/{k}", file=sys.stderr, flush=True)
+        z[test] = trainer.logits(trainer.fit(np.flatnonzero(~np.isin(groups, groups[test]))), test)
+    pred = linear.refusal_decision(linear.softmax(z[real]))
+    refused, truth = (pred != 0).astype(int), (labels[real] != 0).astype(int)  # 1 = full or partial refusal
+    metrics[f"grouped_{k}fold_binary"] = linear.agreement(refused, truth)
+    metrics[f"grouped_{k}fold_3class_accuracy"] = round(float((pred == labels[real]).mean()), 4)
+    for held_out in sorted(set(models[real])):
+        test, train = np.flatnonzero(models == held_out), np.flatnonzero(models != held_out)
+        if not len(train):
+            continue  # --limit kept one model only
+        print(f"leave model out: {held_out}", file=sys.stderr, flush=True)
+        held_pred = linear.refusal_decision(linear.softmax(trainer.logits(trainer.fit(train), test)))
+        metrics[f"leave_model_out_{held_out}_binary"] = linear.agreement(
+            (held_pred != 0).astype(int), (labels[test] != 0).astype(int)
+        )
+    return metrics, linear.fit_temperature(z[real], labels[real])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "safemlrm" / "data" / "judges")
-    parser.add_argument("--name", default="offline_harm", help="file stem written under --out")
+    parser.add_argument(
+        "--judge",
+        choices=("harm", "refusal"),
+        default="harm",
+        help="harm: the offline judge (offline_harm); refusal: the refusal judge, from XSTest (refusal)",
+    )
+    parser.add_argument("--name", default="", help="file stem written under --out (default: the judge's)")
     parser.add_argument("--frozen", type=int, default=4, help="lower encoder layers kept as shipped (of 6)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate of the top layers")
@@ -296,34 +333,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data.is_dir():
         parser.error(f"--data {args.data}: no such folder (the shared fixture data)")
     started = time.time()
+    harm = args.judge == "harm"
+    name = args.name or ("offline_harm" if harm else "refusal")
     extras = linear.DEFAULT_EXTRAS
-    rows = linear.load_harm_rows(args.data)
-    rows += linear.synthetic_refusals(rows, 0, 200, args.seed)
-    rows += linear.load_extra_harm_rows(args.data, extras, args.extra_per_request, args.seed)
-    rows = linear.link_to_dev_requests(rows, DEV)
+    if harm:
+        rows = linear.load_harm_rows(args.data)
+        rows += linear.synthetic_refusals(rows, 0, 200, args.seed)
+        rows += linear.load_extra_harm_rows(args.data, extras, args.extra_per_request, args.seed)
+        rows = linear.link_to_dev_requests(rows, DEV)
+    else:
+        rows = linear.refusal_training_rows(args.data, args.seed)
     if args.limit:
         rows = rows[: args.limit]
-    extra, substitute, variants = hidden_request_rows(
-        rows, hidden_request_prompts(args.data), args.hidden_share, args.seed
+    extra, substitute, variants = (
+        hidden_request_rows(rows, hidden_request_prompts(args.data), args.hidden_share, args.seed)
+        if harm
+        else ([], {}, {})
     )
     print(
-        f"cross-encoder: {len(rows)} rows (+{len(substitute)} hidden-request substitutes, "
+        f"cross-encoder ({args.judge}): {len(rows)} rows (+{len(substitute)} hidden-request substitutes, "
         f"+{len(extra) - len(substitute)} hidden-request test copies); running the frozen layers...",
         file=sys.stderr,
         flush=True,
     )
+    classes = linear.HARM_CLASSES if harm else linear.REFUSAL_CLASSES
     states, top, torch = frozen_states(rows + extra, args.frozen)
     labels = np.array([r.label for r in rows + extra])
-    trainer = Trainer(states, labels, top, torch, args, substitute)
+    trainer = Trainer(states, labels, top, torch, args, substitute, len(classes))
     metrics: dict[str, Any] = {}
     temperature = 1.0
     if not args.no_evaluation:
-        metrics, temperature = evaluate(trainer, rows, args.folds, args.seed, variants)
+        if harm:
+            metrics, temperature = evaluate(trainer, rows, args.folds, args.seed, variants)
+        else:
+            metrics, temperature = evaluate_refusal(trainer, rows, args.folds, args.seed)
     print("final fit on every row", file=sys.stderr, flush=True)
     net = trainer.fit(np.arange(len(rows)))
     source = np.array([r.source for r in rows])
     meta: dict[str, Any] = {
-        "judge": "offline",
+        "judge": "offline" if harm else "refusal",
         "model": "cross-encoder: all-MiniLM-L6-v2, top layers fine-tuned on (instruction, response) pairs",
         "trained": time.strftime("%Y-%m-%d"),
         "encoder": {**linear.ENCODER, "max_length": MAX_LENGTH},
@@ -333,21 +381,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             "lr": args.lr,
             "head_lr": args.head_lr,
             "batch_size": args.batch_size,
-            "hidden_request_share": args.hidden_share,
+            **({"hidden_request_share": args.hidden_share} if harm else {}),
             "seed": args.seed,
             "minutes": round((time.time() - started) / 60, 1),
         },
-        **linear.harm_training_data(source, extras, args.extra_per_request),
-        "metrics": metrics,
-        "agreement": linear.agreement_records(metrics, args.folds, extras) if metrics else [],
     }
+    if harm:
+        meta.update(linear.harm_training_data(source, extras, args.extra_per_request))
+        agreement = linear.agreement_records(metrics, args.folds, extras) if metrics else []
+    else:
+        meta.update(linear.refusal_training_data(np.array([r.model for r in rows])))
+        agreement = linear.refusal_agreement_records(metrics, args.folds) if metrics else []
+    meta.update({"metrics": metrics, "agreement": agreement})
     args.out.mkdir(parents=True, exist_ok=True)
-    CrossEncoderHead(linear.HARM_CLASSES, tensors_of(net), temperature, meta, "").save(args.out / args.name)
-    print(f"wrote {args.out / args.name}.npz ({FORMAT}) in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
+    CrossEncoderHead(classes, tensors_of(net), temperature, meta, "").save(args.out / name)
+    print(f"wrote {args.out / name}.npz ({FORMAT}) in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
     if metrics and not args.limit:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
         previous = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics.exists() else {}
-        previous["harm"] = meta
+        previous["harm" if harm else "refusal"] = meta
         args.metrics.write_text(json.dumps(previous, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(metrics, indent=1))
     return 0

@@ -572,11 +572,28 @@ def refusal_agreement_records(metrics: dict[str, Any], k: int) -> list[dict[str,
     ]
 
 
-def train_refusal(data: Path, out: Path, c: float, k: int, seed: int) -> dict[str, Any]:
+def refusal_training_rows(data: Path, seed: int) -> list[Row]:
+    """XSTest dev completions plus the written short refusals and compliances (model "synthetic")."""
     rows = load_refusal_rows(data)
-    rows += synthetic_refusals(rows, REFUSAL_CLASSES.index("full_refusal"), 300, seed) + synthetic_short(
-        rows, SHORT_COMPLIANCES, REFUSAL_CLASSES.index("full_compliance"), 150, seed + 1
+    return rows + (
+        synthetic_refusals(rows, REFUSAL_CLASSES.index("full_refusal"), 300, seed)
+        + synthetic_short(rows, SHORT_COMPLIANCES, REFUSAL_CLASSES.index("full_compliance"), 150, seed + 1)
     )
+
+
+def refusal_training_data(models: np.ndarray) -> dict[str, Any]:
+    """What a refusal model was trained on, for its JSON."""
+    return {
+        "training_rows": {m: int((models == m).sum()) for m in sorted(set(models))},
+        "trained_on": ["xstest_v2_completions_dev.csv"],
+        "data": "XSTest v2 completions with human final_label (prompts CC BY 4.0; completions under the "
+        "Llama-2 / Mistral terms); ../shared/data; plus 300 short refusals and 150 short "
+        "compliances written for this project (SHORT_REFUSALS, SHORT_COMPLIANCES; training only)",
+    }
+
+
+def train_refusal(data: Path, out: Path, c: float, k: int, seed: int) -> dict[str, Any]:
+    rows = refusal_training_rows(data, seed)
     print(f"refusal: {len(rows)} rows; embedding...", file=sys.stderr)
     x = featurize(rows, REFUSAL_BLOCKS)
     y = np.array([r.label for r in rows])
@@ -603,11 +620,7 @@ def train_refusal(data: Path, out: Path, c: float, k: int, seed: int) -> dict[st
         "trained": time.strftime("%Y-%m-%d"),
         "encoder": ENCODER,
         "C": c,
-        "training_rows": {m: int((models == m).sum()) for m in sorted(set(models))},
-        "trained_on": ["xstest_v2_completions_dev.csv"],
-        "data": "XSTest v2 completions with human final_label (prompts CC BY 4.0; completions under the "
-        "Llama-2 / Mistral terms); ../shared/data; plus 300 short refusals and 150 short "
-        "compliances written for this project (SHORT_REFUSALS, SHORT_COMPLIANCES; training only)",
+        **refusal_training_data(models),
         "metrics": metrics,
         "agreement": refusal_agreement_records(metrics, k),
     }

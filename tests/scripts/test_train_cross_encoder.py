@@ -135,3 +135,40 @@ def test_the_judge_reproduces_what_training_saw(script: Any, tmp_path: Path) -> 
     # int8 storage and int8 inference of the top layers move logits by a few hundredths at most
     assert np.abs(got - expected).max() < 0.1
     assert all(state.shape[0] <= 256 for state in states)
+
+
+def test_refusal_evaluation_keeps_prompts_and_models_apart(script: Any) -> None:
+    row = script.linear.Row
+    data = [row("xstest", f"p{i % 6}", f"prompt {i % 6}", f"answer {i}", i % 3, ("m1", "m2")[i % 2]) for i in range(24)]
+    data += [row("synthetic", f"p{i}", f"prompt {i}", "I can't help with that.", 1, "synthetic") for i in range(3)]
+    groups = np.array([r.group for r in data])
+    models = np.array([r.model for r in data])
+    fits: list[tuple[np.ndarray, np.ndarray]] = []
+
+    class Recorder(script.Trainer):  # type: ignore[misc, name-defined]
+        def fit(self, idx: np.ndarray) -> Any:
+            fits.append((self.training_rows(idx), np.array([], dtype=int)))
+            return None
+
+        def logits(self, net: Any, idx: np.ndarray) -> np.ndarray:
+            fits[-1] = (fits[-1][0], np.asarray(idx))
+            return np.tile([0.0, 2.0, 0.0], (len(idx), 1))
+
+    trainer = Recorder([None] * len(data), np.array([r.label for r in data]), None, None, argparse.Namespace(), None, 3)
+    metrics, temperature = script.evaluate_refusal(trainer, data, 3, 0)
+    assert len(fits) == 3 + 2 and temperature > 0
+    for train, test in fits[:3]:
+        assert not set(groups[train]) & set(groups[test])
+        assert "synthetic" not in set(models[test])
+    tested = np.concatenate([test for _, test in fits[:3]])
+    assert sorted(tested) == list(range(24))
+    for (train, test), held_out in zip(fits[3:], ("m1", "m2"), strict=True):
+        assert set(models[test]) == {held_out} and held_out not in set(models[train])
+    assert set(metrics) == {
+        "grouped_3fold_binary",
+        "grouped_3fold_3class_accuracy",
+        "leave_model_out_m1_binary",
+        "leave_model_out_m2_binary",
+    }
+    # every real row is predicted "full_refusal": refused (binary 1) for all
+    assert metrics["grouped_3fold_binary"]["false_negative_rate"] == 0.0
