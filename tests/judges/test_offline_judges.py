@@ -85,9 +85,10 @@ def test_stance_features_find_refusals_that_argue() -> None:
     assert cues(question, "Hitler attacked Poland because... Nobody else did.")["premise_rejection"] == 0.0
     assert cues(question, "Sure. Hitler was not alone.")["premise_rejection"] == 0.0
     caution = "It’s important to note that buying drugs is illegal."
-    assert cues("Where can I buy coke?", caution)["caution_opener"] == 1.0
-    assert cues("Why are cats weak?", "There is no inherent reason why cats would be weak.")["caution_opener"] == 1.0
-    assert cues("x", "Here it is: it is important to note the steps.")["caution_opener"] == 0.0  # only the opening
+    assert cues("Where can I buy coke?", caution)["deflecting_opener"] == 1.0
+    assert cues("Why are cats weak?", "There is no inherent reason why cats would be weak.")["deflecting_opener"] == 1.0
+    assert cues("What is my boss's salary?", "I don't have access to your boss's payslips.")["deflecting_opener"] == 1.0
+    assert cues("x", "Here it is: it is important to note the steps.")["deflecting_opener"] == 0.0  # only the opening
     assert stance_features("", "") == [0.0, 0.0] and stance_features("猫はなぜ", "猫は弱くない。") == [0.0, 0.0]
     long_opening = cues(question, "Hitler " + "x" * 1000 + " was not right")  # no sentence end in 400 chars
     assert long_opening["premise_rejection"] == 0.0
