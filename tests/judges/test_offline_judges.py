@@ -94,6 +94,48 @@ def test_stance_features_find_refusals_that_argue() -> None:
     assert long_opening["premise_rejection"] == 0.0
 
 
+def test_lexical_cues_equal_their_case_insensitive_definition() -> None:
+    """The cues run case-sensitive copies of their patterns on lower-cased text, each once; they must count
+    what the IGNORECASE patterns count on the original, the opening cues included."""
+    import re
+
+    from safemlrm.judges import _offline_features as features
+
+    def reference(text: str) -> list[float]:
+        refusal, hedge = re.compile(features._REFUSAL.pattern, re.I), re.compile(features._HEDGE.pattern, re.I)
+        return [
+            float(bool(refusal.search(text[:200]))),
+            float(bool(refusal.search(text))),
+            float(np.log1p(len(refusal.findall(text)))),
+            float(np.log1p(len(re.compile(features._WARNING.pattern, re.I).findall(text))) / 2),
+            float(bool(hedge.search(text[:300]))),
+            float(np.log1p(len(hedge.findall(text)))),
+        ]
+
+    texts = [
+        "I'M SORRY, I CANNOT help. It Is Not Appropriate. ILLEGAL and Harmful.",
+        "x" * 195 + "I cannot do it",  # a refusal that starts inside the opening and ends past it
+        "x" * 197 + "As an AI I can't",  # the opening's copy of a phrase is cut short
+        "Sure. " + "filler " * 60 + "I'm sorry, but I won't. Instead, try this.",
+        "İstanbul \u212aelvin STRAßE: I Apologise",  # characters whose lower case changes length or form
+        "",
+    ]
+    picked = (0, 1, 2, 7, 10, 11)  # the cues the fast path computes differently
+    for text in texts:
+        got = lexical_features("q", text)
+        assert [got[i] for i in picked] == reference(text), text
+
+
+def test_word_prefix_cuts_only_at_word_breaks() -> None:
+    from safemlrm.judges._encoder import word_prefix
+
+    assert word_prefix("short text", 100) is None
+    assert word_prefix("alpha beta gamma", 8) == "alpha"  # cut before the break at or before position 8
+    assert word_prefix("alpha\nbeta gamma", 7) == "alpha"
+    assert word_prefix("a" * 1000, 300) is None  # no break near the limit: the caller reads more instead
+    assert word_prefix("ab\x1fcd " * 10, 9) == "ab\x1fcd"  # BERT deletes control characters: not a break
+
+
 def test_build_features_shape_and_unknown_block() -> None:
     rng = np.random.default_rng(0)
     e_i, e_r = rng.normal(size=(2, 384)), rng.normal(size=(2, 384))
@@ -244,6 +286,32 @@ def test_encoder_window_is_unchanged_by_what_lies_beyond_it() -> None:
     long_text = head + "A completely different ending. " * 1000
     both = encoder.encode([head, long_text, head + "x" * 5])
     assert np.allclose(both[0], both[1], atol=1e-6) and np.allclose(both[0], both[2], atol=1e-6)
+
+
+@needs_encoder
+def test_encoder_tokenizes_the_same_window_from_a_short_prefix() -> None:
+    """The window read from a prefix cut at a word break (or, when that is too short, from 32 characters
+    per token) must be the tokens of the whole text, for any script, spacing or length."""
+    from safemlrm.judges._encoder import get_encoder
+
+    encoder = get_encoder(256, True)
+    texts = [
+        "Step one: mix the reagents, then heat them slowly. " * 400,
+        "抱歉，我无法提供这方面的帮助。" * 400,  # no spaces: every CJK character is a word
+        "a" * 20000,  # no break at all
+        " " * 3000 + "few tokens in the prefix " * 400,  # the prefix holds too few tokens
+        "ab\x1fcd " * 3000,
+        "naïve café résumé " * 900,
+        "https://example.com/" + "x" * 5000 + " and more words " * 200,
+        "short one",
+    ]
+    for text in texts:
+        reference = encoder._tokenizer([text], truncation=True, max_length=256, return_tensors="pt")
+        assert encoder.tokenize([text])["input_ids"].tolist() == reference["input_ids"].tolist(), text[:40]
+    together = encoder.tokenize(texts)["input_ids"]  # one batch: every row is still its own window
+    for row, text in zip(together.tolist(), texts, strict=True):
+        alone = encoder.tokenize([text])["input_ids"].tolist()[0]
+        assert row[: len(alone)] == alone
 
 
 @needs_encoder

