@@ -135,10 +135,13 @@ class Trainer:
         args: argparse.Namespace,
         substitute: dict[int, int] | None = None,
         n_classes: int = 2,
+        repeats: np.ndarray | None = None,
     ) -> None:
         self.states, self.labels, self.top, self.torch, self.args = states, labels, top, torch, args
         self.substitute = substitute or {}
         self.n_classes = n_classes
+        # How many times each row trains per epoch (--dev-repeat: the human-labelled dev rows weigh more).
+        self.repeats = repeats
 
     def model(self) -> Any:
         torch = self.torch
@@ -176,7 +179,11 @@ class Trainer:
         return chunks
 
     def training_rows(self, idx: np.ndarray) -> np.ndarray:
-        """Rows `idx` as they train: a row with a hidden-request substitute trains as that substitute."""
+        """Rows `idx` as they train: a row with a hidden-request substitute trains as that substitute, and a
+        row with a repeat count trains that many times per epoch."""
+        idx = np.asarray(idx, dtype=int)
+        if self.repeats is not None:
+            idx = np.repeat(idx, self.repeats[idx])
         return np.array([self.substitute.get(int(i), int(i)) for i in idx], dtype=int)
 
     def fit(self, idx: np.ndarray) -> Any:
@@ -325,6 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hidden-share", type=float, default=0.0, help="share of training rows shown with an image-attack prompt"
     )
+    parser.add_argument(
+        "--dev-repeat",
+        type=int,
+        default=1,
+        help="times each human-labelled JBB / HarmBench dev row trains per epoch (harm judge; the others once)",
+    )
     parser.add_argument("--no-evaluation", action="store_true", help="fit the shipped file only (temperature 1)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N rows (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
@@ -362,7 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     classes = linear.HARM_CLASSES if harm else linear.REFUSAL_CLASSES
     states, top, torch = frozen_states(rows + extra, args.frozen)
     labels = np.array([r.label for r in rows + extra])
-    trainer = Trainer(states, labels, top, torch, args, substitute, len(classes))
+    if args.dev_repeat < 1:
+        parser.error("--dev-repeat must be at least 1")
+    repeats = None
+    if harm and args.dev_repeat > 1:
+        repeats = np.ones(len(rows) + len(extra), dtype=int)
+        repeats[: len(rows)][np.isin([r.source for r in rows], DEV)] = args.dev_repeat
+    trainer = Trainer(states, labels, top, torch, args, substitute, len(classes), repeats)
     metrics: dict[str, Any] = {}
     temperature = 1.0
     if not args.no_evaluation:
@@ -384,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "lr": args.lr,
             "head_lr": args.head_lr,
             "batch_size": args.batch_size,
-            **({"hidden_request_share": args.hidden_share} if harm else {}),
+            **({"hidden_request_share": args.hidden_share, "dev_repeat": args.dev_repeat} if harm else {}),
             "seed": args.seed,
             "minutes": round((time.time() - started) / 60, 1),
         },
