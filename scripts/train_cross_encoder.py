@@ -7,8 +7,10 @@ Reproduces ``src/safemlrm/data/judges/offline_harm.{npz,json}`` from ../shared/d
 
 Training rows are those of the linear head (scripts/train_offline_judge.py: the HarmBench and JBB dev
 sets, STAR-1 safe traces, 200 written refusals, GPTFuzz, LLM Self Defense and JBB artifacts, 12 rows
-per request; near-duplicate requests share a group). The packaged encoder's lower `--frozen` layers
-run once per row, int8-quantised as at inference; only the top layers and the head train.
+per request; near-duplicate requests share a group). The human-labelled dev rows (JBB, HarmBench) train
+`--dev-repeat` times per epoch (3), every other row once: they are the labels the judge is measured
+against, and a twelfth of the rows. The packaged encoder's lower `--frozen` layers run once per row,
+int8-quantised as at inference; only the top layers and the head train.
 
 A share of training rows (`--hidden-share`) is shown with its request hidden behind an image-attack
 prompt (an MM-SafetyBench rephrased question, FigStep's prompt, or no instruction at all), as when a
@@ -335,8 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--dev-repeat",
         type=int,
-        default=1,
-        help="times each human-labelled JBB / HarmBench dev row trains per epoch (harm judge; the others once)",
+        default=3,
+        help="times each human-labelled JBB / HarmBench dev row trains per epoch (harm judge; the others once; "
+        "3 as shipped, 1 as before 2026-12-06 evening)",
     )
     parser.add_argument("--no-evaluation", action="store_true", help="fit the shipped file only (temperature 1)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N rows (smoke tests)")
