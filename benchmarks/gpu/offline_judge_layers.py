@@ -224,6 +224,7 @@ def train(budget_s: float, smoke: bool, names: list[str], seeds: list[int]) -> N
                 pred[part] = forward(net, *batch(part)).argmax(-1).cpu().numpy()
         return pred[test_idx]
 
+    # Not train_offline_judge.agreement: the GPU machine runs this file without safemlrm or scripts/.
     def agreement(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
         pos, neg = truth == 1, truth == 0
         return {

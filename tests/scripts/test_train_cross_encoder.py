@@ -74,26 +74,27 @@ def test_dev_repeat_trains_dev_rows_more_often_and_never_a_test_row(script: Any)
     source = np.array([r.source for r in data])
     groups = np.array([r.group for r in data])
     repeats = np.where(np.isin(source, ["jbb", "harmbench"]), 3, 1)
-    fits: list[tuple[np.ndarray, np.ndarray]] = []
+    fits: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = []
 
     class Recorder(script.Trainer):  # type: ignore[misc, name-defined]
         def fit(self, idx: np.ndarray) -> Any:
-            fits.append((np.asarray(idx), self.training_rows(idx)))
+            fits.append((np.asarray(idx), self.training_rows(idx), []))
             return None
 
         def logits(self, net: Any, idx: np.ndarray) -> np.ndarray:
+            fits[-1][2].append(np.asarray(idx))
             return np.tile([0.0, 1.0], (len(idx), 1))
 
     labels = np.array([r.label for r in data])
     trainer = Recorder([None] * len(data), labels, None, None, argparse.Namespace(), None, 2, repeats)
     script.evaluate(trainer, data, 3, 0, {})
-    for asked, trained in fits:
+    assert len(fits) == 2 + 3
+    for asked, trained, tested in fits:
         counts = np.bincount(trained, minlength=len(data))
         assert set(trained.tolist()) == set(asked.tolist())  # repeats add no row that was not asked for
         assert all(counts[i] == (3 if source[i] in ("jbb", "harmbench") else 1) for i in asked)
-    # the grouped folds still keep every test request out of training
-    fold_train = [trained for _, trained in fits[2:]]
-    assert all(len(set(groups[t])) < len(set(groups)) for t in fold_train)
+        # a repeated row is still never a row of a tested request
+        assert tested and not set(groups[trained]) & set(groups[np.concatenate(tested)])
 
 
 def test_hidden_request_rows_keep_response_label_and_group(script: Any) -> None:

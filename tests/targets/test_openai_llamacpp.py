@@ -51,7 +51,8 @@ class Server:
         if code is None:
             return str(error)
         tail = self.log_path.read_text(errors="replace")[-1500:]
-        return f"{error}\nthe llama-cpp-python server exited with {code} (-11: a crash); its log ends:\n{tail}"
+        died = f"the llama-cpp-python server exited with {code} (negative: killed by that signal, -11 a segfault)"
+        return f"{error}\n{died}; its log ends:\n{tail}"
 
 
 def free_port() -> int:
