@@ -241,19 +241,33 @@ def tensors_of(net: Any) -> dict[str, np.ndarray]:
 
 
 def evaluate(
-    trainer: Trainer, rows: list[linear.Row], k: int, seed: int, variants: dict[str, dict[int, int]]
+    trainer: Trainer,
+    rows: list[linear.Row],
+    k: int,
+    seed: int,
+    variants: dict[str, dict[int, int]],
+    predictions: dict[int, dict[str, float]] | None = None,
 ) -> tuple[dict[str, Any], float]:
-    """Held-out metrics over `rows` (the base rows: substitutes and variants lie after them)."""
+    """Held-out metrics over `rows` (the base rows: substitutes and variants lie after them). When
+    `predictions` is given, it receives each evaluated row's held-out P(harmful) under every metric's
+    prefix without the set name (`grouped_5fold`, `out_of_source_hidden_figstep`, ...)."""
     labels = trainer.labels[: len(rows)]
     source = np.array([r.source for r in rows])
     groups = np.array([r.group for r in rows])
     metrics: dict[str, Any] = {}
 
+    def record(test: np.ndarray, z: np.ndarray, key: str) -> None:
+        if predictions is not None:
+            for i, p in zip(test.tolist(), linear.softmax(z)[:, 1].tolist(), strict=True):
+                predictions.setdefault(int(i), {})[key] = round(float(p), 5)
+
     def held_out(net: Any, test: np.ndarray, key: str) -> np.ndarray:
         z = trainer.logits(net, test)
+        record(test, z, "out_of_source")
         for name, index in variants.items():
             hidden = trainer.logits(net, np.array([index[int(i)] for i in test]))
             metrics[f"{key}_hidden_{name}"] = linear.agreement(hidden.argmax(axis=1), labels[test])
+            record(test, hidden, f"out_of_source_hidden_{name}")
         return z
 
     for test_src in DEV:
@@ -273,6 +287,9 @@ def evaluate(
         z[test] = trainer.logits(net, test)
         for name, index in variants.items():
             zh[name][test] = trainer.logits(net, np.array([index[int(i)] for i in test]))
+    record(evaluable, z[evaluable], f"grouped_{k}fold")
+    for name in variants:
+        record(evaluable, zh[name][evaluable], f"grouped_{k}fold_hidden_{name}")
     pred = z.argmax(axis=1)
     for src in DEV:
         mask = source == src
@@ -282,6 +299,32 @@ def evaluate(
             metrics[f"grouped_{k}fold_{src}_hidden_{name}"] = linear.agreement(hidden_pred[mask], labels[mask])
     temperature = linear.fit_temperature(z[evaluable], labels[evaluable])
     return metrics, temperature
+
+
+# The training settings a predictions file records.
+SETTINGS = ("frozen", "epochs", "lr", "head_lr", "batch_size", "folds", "seed", "dev_repeat", "hidden_share")
+
+
+def write_predictions(
+    path: Path, rows: Sequence[linear.Row], predictions: dict[int, dict[str, float]], args: argparse.Namespace
+) -> None:
+    """Held-out P(harmful) per evaluated row, each named by its source and its position among that
+    source's rows in load order (`train_offline_judge.load_harm_rows`), with its human-majority label."""
+    ordinal: dict[int, int] = {}
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        ordinal[i] = seen.get(row.source, 0)
+        seen[row.source] = ordinal[i] + 1
+    out = {
+        "what": "held-out P(harmful) of the offline judge's evaluation fits (scripts/train_cross_encoder.py)",
+        "settings": {key: getattr(args, key) for key in SETTINGS},
+        "rows": [
+            {"source": rows[i].source, "ordinal": ordinal[i], "label": int(rows[i].label), **predictions[i]}
+            for i in sorted(predictions)
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=0) + "\n", encoding="utf-8")
 
 
 def evaluate_refusal(trainer: Trainer, rows: list[linear.Row], k: int, seed: int) -> tuple[dict[str, Any], float]:
@@ -341,6 +384,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="times each human-labelled JBB / HarmBench dev row trains per epoch (harm judge; the others once; "
         "3 as shipped, 1 as before 2026-12-06 evening)",
     )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        help="harm judge: also write each evaluated dev row's held-out P(harmful) to this JSON file "
+        "(rows named by source and position, no text; benchmarks/offline_judge_errors.py reads it)",
+    )
     parser.add_argument("--no-evaluation", action="store_true", help="fit the shipped file only (temperature 1)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N rows (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
@@ -389,7 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     temperature = 1.0
     if not args.no_evaluation:
         if harm:
-            metrics, temperature = evaluate(trainer, rows, args.folds, args.seed, variants)
+            predictions: dict[int, dict[str, float]] = {}
+            metrics, temperature = evaluate(trainer, rows, args.folds, args.seed, variants, predictions)
+            if args.predictions:
+                write_predictions(args.predictions, rows, predictions, args)
         else:
             metrics, temperature = evaluate_refusal(trainer, rows, args.folds, args.seed)
     print("final fit on every row", file=sys.stderr, flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,48 @@ def test_refusal_evaluation_keeps_prompts_and_models_apart(script: Any) -> None:
     }
     # every real row is predicted "full_refusal": refused (binary 1) for all
     assert metrics["grouped_3fold_binary"]["false_negative_rate"] == 0.0
+
+
+def test_predictions_come_from_the_fit_that_held_each_row_out(script: Any, tmp_path: Path) -> None:
+    data = rows(script)
+    extra, substitute, variants = script.hidden_request_rows(data, ["P1"], 0.0, 0)
+    every = data + extra
+    tested_by: list[set[int]] = []
+
+    class Recorder(script.Trainer):  # type: ignore[misc, name-defined]
+        def fit(self, idx: np.ndarray) -> Any:
+            tested_by.append(set())
+            return len(tested_by)  # the "model" is the fit's number
+
+        def logits(self, net: Any, idx: np.ndarray) -> np.ndarray:
+            if all(i < len(data) for i in idx):
+                tested_by[net - 1].update(int(i) for i in idx)
+            # P(harmful) = sigmoid(fit number), and 0.5 lower behind a hidden-request prompt
+            shift = 0.0 if all(i < len(data) for i in idx) else -0.5
+            return np.tile([0.0, float(net) + shift], (len(idx), 1))
+
+    labels = np.array([r.label for r in every])
+    trainer = Recorder([None] * len(every), labels, None, None, argparse.Namespace(), substitute)
+    predictions: dict[int, dict[str, float]] = {}
+    script.evaluate(trainer, data, 3, 0, variants, predictions)
+
+    def fit_of(p: float) -> int:
+        return round(float(np.log(p / (1 - p))))
+
+    dev = [i for i, r in enumerate(data) if r.source in script.DEV]
+    assert sorted(predictions) == dev
+    for i in dev:
+        oos, cv = predictions[i]["out_of_source"], predictions[i]["grouped_3fold"]
+        assert i in tested_by[fit_of(oos) - 1] and fit_of(oos) in (1, 2)  # the out-of-source fits come first
+        assert i in tested_by[fit_of(cv) - 1] and fit_of(cv) > 2
+        hidden = predictions[i]["grouped_3fold_hidden_mm_safetybench"]
+        assert abs(float(np.log(hidden / (1 - hidden))) - (fit_of(cv) - 0.5)) < 1e-3
+
+    args = argparse.Namespace(**{key: 0 for key in script.SETTINGS})
+    script.write_predictions(tmp_path / "p.json", data, predictions, args)
+    written = json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))
+    assert set(written["settings"]) == set(script.SETTINGS)
+    for entry, i in zip(written["rows"], dev, strict=True):
+        same_source = [j for j, r in enumerate(data) if r.source == entry["source"]]
+        assert same_source[entry["ordinal"]] == i and entry["label"] == data[i].label
+        assert "response" not in entry and "instruction" not in entry  # no text leaves the shared data
