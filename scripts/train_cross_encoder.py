@@ -5,6 +5,9 @@ Reproduces ``src/safemlrm/data/judges/offline_harm.{npz,json}`` from ../shared/d
     .venv/bin/python scripts/train_cross_encoder.py            # ~55 min on a 2-core CPU
     .venv/bin/python scripts/train_cross_encoder.py --no-evaluation   # the shipped file only, ~10 min
 
+The same seed and rows give the same file byte for byte (checked 2026-12-06). `--predictions F` also
+writes every dev row's held-out P(harmful), which benchmarks/offline_judge_errors.py breaks down.
+
 Training rows are those of the linear head (scripts/train_offline_judge.py: the HarmBench and JBB dev
 sets, STAR-1 safe traces, 200 written refusals, GPTFuzz, LLM Self Defense and JBB artifacts, 12 rows
 per request; near-duplicate requests share a group). The human-labelled dev rows (JBB, HarmBench) train
