@@ -2,7 +2,7 @@
 published judges' verdicts on the same rows.
 
     .venv/bin/python scripts/train_cross_encoder.py --data ../shared/data \\
-        --predictions benchmarks/results/offline_judge_predictions.json      # ~55 min, the shipped recipe
+        --predictions benchmarks/results/offline_judge_predictions.json      # 55 min, the shipped recipe
     .venv/bin/python benchmarks/offline_judge_errors.py --data ../shared/data  # seconds
 
 The predictions file holds each dev row's held-out P(harmful) from the training script's evaluation
@@ -18,15 +18,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _common import ROOT, write_result
 
-from safemlrm.analysis.agreement import binary_agreement
+sys.path.insert(0, str(ROOT / "scripts"))
+from train_offline_judge import agreement  # the metrics' own summary: accuracy, CI, kappa, FPR, FNR
 
 # The published judges whose labels each dev file carries (column -> name shown).
 PUBLISHED = {
@@ -95,17 +98,6 @@ def joined(predictions: dict[str, Any], rows: Sequence[DevRow]) -> list[tuple[De
     return out
 
 
-def summary(predicted: Sequence[int], truth: Sequence[int]) -> dict[str, Any]:
-    result = binary_agreement(predicted, truth)
-    return {
-        "n": result.n,
-        "accuracy": round(result.accuracy.value, 4),
-        "accuracy_ci95": [round(result.accuracy.low, 4), round(result.accuracy.high, 4)],
-        "false_negative_rate": round(result.false_negative_rate.value, 4),
-        "false_positive_rate": round(result.false_positive_rate.value, 4),
-    }
-
-
 def slices(source: str) -> list[tuple[str, Callable[[DevRow], bool]]]:
     out: list[tuple[str, Callable[[DevRow], bool]]] = [
         ("all rows", lambda r: True),
@@ -125,6 +117,20 @@ def slices(source: str) -> list[tuple[str, Callable[[DevRow], bool]]]:
     return out
 
 
+def scored(chosen: Sequence[tuple[DevRow, dict[str, float]]], cv_key: str) -> dict[str, Any]:
+    """The offline judge's held-out agreement on `chosen` (CV and out-of-source), and each published
+    judge's on the same rows."""
+    truth = [row.label for row, _ in chosen]
+    entry: dict[str, Any] = {"harmful": sum(truth)}
+    for key, label in ((cv_key, "offline_cv"), ("out_of_source", "offline_out_of_source")):
+        entry[label] = agreement(np.array([p[key] > 0.5 for _, p in chosen]), np.array(truth))
+    for column, judge in PUBLISHED[chosen[0][0].source].items():
+        have = [(row.published[column], row.label) for row, _ in chosen if column in row.published]
+        if have:
+            entry[judge] = agreement(np.array([a for a, _ in have]), np.array([b for _, b in have]))
+    return entry
+
+
 def breakdown(pairs: Sequence[tuple[DevRow, dict[str, float]]], cv_key: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for source in ("jbb", "harmbench"):
@@ -134,43 +140,31 @@ def breakdown(pairs: Sequence[tuple[DevRow, dict[str, float]]], cv_key: str) -> 
         table = []
         for name, keep in slices(source):
             chosen = [(row, p) for row, p in mine if keep(row)]
-            if not chosen:
-                continue
-            truth = [row.label for row, _ in chosen]
-            entry: dict[str, Any] = {"slice": name, "harmful": sum(truth)}
-            for key, label in ((cv_key, "offline_cv"), ("out_of_source", "offline_out_of_source")):
-                entry[label] = summary([int(p[key] > 0.5) for _, p in chosen], truth)
-            for column, judge in PUBLISHED[source].items():
-                have = [(row.published[column], row.label) for row, _ in chosen if column in row.published]
-                if have:
-                    entry[judge] = summary([a for a, _ in have], [b for _, b in have])
-            table.append(entry)
-        errors = [(row, p) for row, p in mine if int(p[cv_key] > 0.5) != row.label]
-        best = next(iter(PUBLISHED[source]))
+            if chosen:
+                table.append({"slice": name, **scored(chosen, cv_key)})
+        errors = [row for row, p in mine if int(p[cv_key] > 0.5) != row.label]
+        first = next(iter(PUBLISHED[source]))  # the best published judge on that set
         results[source] = {
             "slices": table,
             "offline_cv_errors": {
                 "n": len(errors),
-                "on_split_rows": sum(row.votes in (1, 2) for row, _ in errors),
-                f"also_wrong_for_{PUBLISHED[source][best]}": sum(
-                    row.published.get(best, row.label) != row.label for row, _ in errors
+                "on_split_rows": sum(row.votes in (1, 2) for row in errors),
+                f"also_wrong_for_{PUBLISHED[source][first]}": sum(
+                    row.published.get(first, row.label) != row.label for row in errors
                 ),
             },
         }
         if source == "harmbench":
             methods = sorted({row.tags["method"] for row, _ in mine})
             results[source]["by_attack_method"] = {
-                method: summary(
-                    [int(p[cv_key] > 0.5) for row, p in mine if row.tags["method"] == method],
-                    [row.label for row, _ in mine if row.tags["method"] == method],
-                )
+                method: scored([(row, p) for row, p in mine if row.tags["method"] == method], cv_key)
                 for method in methods
             }
     return results
 
 
 def percent(value: float) -> str:
-    return "-" if value != value else f"{100 * value:.1f}%"  # NaN: no row of that class
+    return "-" if math.isnan(value) else f"{100 * value:.1f}%"  # NaN: no row of that class
 
 
 def markdown(results: dict[str, Any]) -> str:

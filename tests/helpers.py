@@ -140,12 +140,14 @@ def require_demo_model() -> None:
 
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def import_script(name: str) -> Any:
-    """A module of scripts/ (not a package), imported without leaving scripts/ on sys.path."""
-    sys.path.insert(0, str(SCRIPTS))
+def import_script(name: str, folder: Path = SCRIPTS) -> Any:
+    """A module of scripts/ (or of `folder`, e.g. BENCHMARKS: not packages), imported without leaving
+    the folder on sys.path."""
+    sys.path.insert(0, str(folder))
     try:
         return importlib.import_module(name)
     finally:
-        sys.path.remove(str(SCRIPTS))
+        sys.path.remove(str(folder))

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.helpers import BENCHMARKS, import_script
 
 
 @pytest.fixture(scope="module")
 def errors() -> Any:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("offline_judge_errors")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_script("offline_judge_errors", BENCHMARKS)
 
 
 def test_slices_count_the_right_rows_and_compare_with_the_published_judges(errors: Any) -> None:
@@ -48,7 +41,7 @@ def test_slices_count_the_right_rows_and_compare_with_the_published_judges(error
     assert slices["standard behaviours"]["offline_cv"]["accuracy"] == 1.0
     assert slices["response over 1,000 characters"]["harmful"] == 1
     assert results["harmbench"]["offline_cv_errors"] == {"n": 1, "on_split_rows": 1, "also_wrong_for_GPT-4": 1}
-    assert results["harmbench"]["by_attack_method"]["PAIR"]["accuracy"] == 1.0
+    assert results["harmbench"]["by_attack_method"]["PAIR"]["offline_cv"]["accuracy"] == 1.0
     assert results["jbb"]["slices"][0]["Llama-3-70B"]["accuracy"] == 0.0
     assert "| all rows | 3 (2) | 66.7% (50.0%) | 33.3% (50.0%) | 66.7% (50.0%) |  |  |" in errors.markdown(results)
 
@@ -65,10 +58,6 @@ def test_dev_rows_follow_the_training_scripts_order(errors: Any) -> None:
     data = Path(__file__).resolve().parents[3] / "shared" / "data"
     if not (data / "judge_validation" / "harmbench_text_val_dev.json").is_file():
         pytest.skip("../shared/data/judge_validation is absent: the dev files are needed")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    try:
-        linear = importlib.import_module("train_offline_judge")
-    finally:
-        sys.path.pop(0)
+    linear = import_script("train_offline_judge")
     trained = [(r.source, r.label) for r in linear.load_harm_rows(data) if r.source in ("harmbench", "jbb")]
     assert [(r.source, r.label) for r in errors.dev_rows(data)] == trained
